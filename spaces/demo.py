@@ -1,0 +1,147 @@
+"""Demo data for the embedded mode, including items as the earlier system left them.
+
+The ``put_legacy_*`` helpers write items exactly as the earlier system did
+(the guide's layout), bypassing our engine on purpose: they reproduce the
+data the backfill and the audit exist to fix. Only ``seed_demo`` (embedded
+DynamoDB only) and tests that reproduce legacy data call them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from spaces import keys
+from spaces.dynamodb import botocore_client, current_binding
+
+LEGACY_TIMESTAMP = "2024-01-15T10:30:00"
+
+
+def _put(item: dict[str, Any]) -> None:
+    serialized = {}
+    for name, value in item.items():
+        if isinstance(value, bool):
+            serialized[name] = {"BOOL": value}
+        else:
+            serialized[name] = {"S": str(value)}
+    botocore_client().put_item(TableName=current_binding().table_name, Item=serialized)
+
+
+def put_legacy_space(
+    *,
+    space_id: str | None = None,
+    name: str = "Legacy space",
+    owner_id: str = "legacy-owner",
+    invite_code: str | None = None,
+    with_mapping: bool = True,
+    with_owner_membership: bool = True,
+) -> str:
+    space_id = space_id or uuid.uuid4().hex[:12]
+    item: dict[str, Any] = {
+        "PK": keys.space_pk(space_id),
+        "SK": keys.SPACE_METADATA_SK,
+        "id": space_id,
+        "name": name,
+        "description": "",
+        "type": "workspace",
+        "is_public": False,
+        "owner_id": owner_id,
+        "created_at": LEGACY_TIMESTAMP,
+        "updated_at": LEGACY_TIMESTAMP,
+    }
+    if invite_code is not None:
+        item["invite_code"] = invite_code
+        if with_mapping:
+            put_legacy_mapping(code=invite_code, space_id=space_id)
+    _put(item)
+    if with_owner_membership:
+        put_legacy_membership(space_id=space_id, user_id=owner_id, role="owner")
+    return space_id
+
+
+def put_legacy_mapping(*, code: str, space_id: str) -> None:
+    _put(
+        {
+            "PK": keys.invite_pk(code),
+            "SK": keys.invite_sk(space_id),
+            "space_id": space_id,
+            "created_at": LEGACY_TIMESTAMP,
+        }
+    )
+
+
+def put_legacy_membership(*, space_id: str, user_id: str, role: str) -> None:
+    _put(
+        {
+            "PK": keys.space_pk(space_id),
+            "SK": keys.member_sk(user_id),
+            "user_id": user_id,
+            "role": role,
+            "joined_at": LEGACY_TIMESTAMP,
+            "GSI1PK": keys.user_gsi1pk(user_id),
+            "GSI1SK": keys.space_pk(space_id),
+        }
+    )
+
+
+DEMO_USERS = (
+    # username, password, is_superuser
+    ("admin", "admin", True),
+    ("alice", "alice-demo-pass", False),
+    ("bob", "bob-demo-pass", False),
+)
+
+
+def seed_demo(*, stdout: Any = None) -> dict[str, int]:
+    """Users, current spaces with codes and members, legacy spaces without or with old codes."""
+    import secrets
+
+    from django.contrib.auth import get_user_model
+
+    from invites.services import LEGACY_CODES_RECORDED, space_join_with_code
+    from spaces.models import TableFlag
+    from spaces.services import space_create
+
+    user_model = get_user_model()
+    users = {}
+    for username, password, is_superuser in DEMO_USERS:
+        user = user_model.objects.filter(username=username).first()
+        if user is None:
+            user = user_model(username=username, is_staff=is_superuser, is_superuser=is_superuser)
+            user.set_password(password)
+            user.save()
+        users[username] = str(user.id)
+
+    current = [
+        space_create(
+            owner_id=users["alice"], name="Alice's Garden Club", description="Seeds and swaps", is_public=True
+        ),
+        space_create(owner_id=users["alice"], name="Book Circle", description="One book a month"),
+        space_create(owner_id=users["bob"], name="Running Crew", space_type="team"),
+    ]
+    space_join_with_code(typed_code=current[0].invite_code or "", user_id=users["bob"])
+    space_join_with_code(typed_code=current[2].invite_code or "", user_id=users["alice"])
+    put_legacy_membership(space_id=current[1].id, user_id=users["bob"], role="admin")
+
+    legacy_without_code = [
+        put_legacy_space(name=name, owner_id=users[owner])
+        for name, owner in (
+            ("My Workspace", "alice"),
+            ("Team Hub", "bob"),
+            ("Family Recipes", "alice"),
+            ("Old Photo Club", "bob"),
+        )
+    ]
+    legacy_with_old_codes = [
+        put_legacy_space(name=name, owner_id=users["bob"], invite_code=secrets.token_hex(4))
+        for name in ("Chess Night", "Climbing Partners")
+    ]
+    # The table now holds codes the engine has not claimed: until a backfill or
+    # an audit repair records them, new codes are checked against INVITE#.
+    TableFlag(*TableFlag.key(LEGACY_CODES_RECORDED)).delete()
+    return {
+        "users": len(users),
+        "current_spaces": len(current),
+        "legacy_without_code": len(legacy_without_code),
+        "legacy_with_old_codes": len(legacy_with_old_codes),
+    }

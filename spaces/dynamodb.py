@@ -1,0 +1,278 @@
+"""The one connection to the single DynamoDB table, and its failure modes.
+
+All item models share one PynamoDB ``TableConnection`` (and so one botocore
+client and one connection pool) built from Django settings: timeouts, retry
+mode and pool size are deliberate, see the README. Tests and benchmarks bind
+the models to another table or endpoint with :func:`bind_table`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+from django.conf import settings
+from pynamodb import constants
+from pynamodb.connection import TableConnection
+from pynamodb.connection.base import MetaTable
+from pynamodb.exceptions import PynamoDBException
+
+from spaces import keys
+
+THROTTLING_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+    }
+)
+
+
+class DynamoUnavailable(Exception):
+    """DynamoDB (or the table) cannot be reached; the caller should give up quickly."""
+
+
+@dataclass(frozen=True)
+class TableBinding:
+    table_name: str
+    region: str
+    host: str | None
+    connect_timeout: float
+    read_timeout: float
+    retry_mode: str
+    max_attempts: int
+    max_pool_connections: int
+
+
+_lock = threading.Lock()
+_binding: TableBinding | None = None
+_connection: TableConnection | None = None
+_client_hooks: list[tuple[str, Callable[..., Any]]] = []
+
+
+def binding_from_settings(**overrides: Any) -> TableBinding:
+    values: dict[str, Any] = {
+        "table_name": settings.DYNAMODB_TABLE,
+        "region": settings.AWS_REGION,
+        "host": settings.DYNAMODB_HOST,
+        "connect_timeout": settings.DYNAMODB_CONNECT_TIMEOUT,
+        "read_timeout": settings.DYNAMODB_READ_TIMEOUT,
+        "retry_mode": settings.DYNAMODB_RETRY_MODE,
+        "max_attempts": settings.DYNAMODB_MAX_ATTEMPTS,
+        "max_pool_connections": settings.DYNAMODB_MAX_POOL_CONNECTIONS,
+    }
+    values.update(overrides)
+    return TableBinding(**values)
+
+
+def bind_table(binding: TableBinding | None = None, **overrides: Any) -> TableBinding:
+    """Point every item model at ``binding`` (default: settings) from now on."""
+    global _binding, _connection
+    with _lock:
+        _binding = binding or binding_from_settings(**overrides)
+        _connection = None
+    _point_models_at(_binding.table_name)
+    return _binding
+
+
+def current_binding() -> TableBinding:
+    if _binding is None:
+        return bind_table()
+    return _binding
+
+
+def _point_models_at(table_name: str) -> None:
+    from spaces.models import TableItem
+
+    for model in (TableItem, *_all_item_models(TableItem)):
+        model.Meta.table_name = table_name
+        model.Meta.region = current_binding().region
+
+
+def _all_item_models(base: type) -> Iterator[type]:
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _all_item_models(sub)
+
+
+def table_connection() -> TableConnection:
+    """The shared connection; created on first use with the current binding."""
+    global _connection
+    if _connection is not None:
+        return _connection
+    binding = current_binding()
+    with _lock:
+        if _connection is None:
+            conn = TableConnection(
+                binding.table_name,
+                region=binding.region,
+                host=binding.host,
+                connect_timeout_seconds=binding.connect_timeout,
+                read_timeout_seconds=binding.read_timeout,
+                max_pool_connections=binding.max_pool_connections,
+                meta_table=_meta_table(binding.table_name),
+            )
+            # TableConnection does not forward a retry configuration; set it
+            # before the botocore client is created on first use.
+            conn.connection._retry_configuration = {
+                "mode": binding.retry_mode,
+                "total_max_attempts": binding.max_attempts,
+            }
+            for event_name, handler in _client_hooks:
+                conn.connection.client.meta.events.register(event_name, handler)
+            _connection = conn
+    return _connection
+
+
+def botocore_client() -> Any:
+    """The botocore DynamoDB client under the shared connection."""
+    return table_connection().connection.client
+
+
+def add_client_hook(event_name: str, handler: Callable[..., Any]) -> None:
+    """Register a botocore event handler on the shared client, now and after rebinding.
+
+    Tests count calls with it and benchmarks inject latency with it.
+    """
+    _client_hooks.append((event_name, handler))
+    if _connection is not None:
+        _connection.connection.client.meta.events.register(event_name, handler)
+
+
+def remove_client_hook(event_name: str, handler: Callable[..., Any]) -> None:
+    _client_hooks.remove((event_name, handler))
+    if _connection is not None:
+        _connection.connection.client.meta.events.unregister(event_name, handler)
+
+
+def _meta_table(table_name: str) -> MetaTable:
+    return MetaTable(
+        {
+            constants.TABLE_NAME: table_name,
+            constants.KEY_SCHEMA: [
+                {constants.ATTR_NAME: "PK", constants.KEY_TYPE: "HASH"},
+                {constants.ATTR_NAME: "SK", constants.KEY_TYPE: "RANGE"},
+            ],
+            constants.ATTR_DEFINITIONS: [
+                {constants.ATTR_NAME: name, constants.ATTR_TYPE: constants.STRING}
+                for name in ("PK", "SK", "GSI1PK", "GSI1SK")
+            ],
+            constants.GLOBAL_SECONDARY_INDEXES: [
+                {
+                    constants.INDEX_NAME: keys.GSI1_NAME,
+                    constants.KEY_SCHEMA: [
+                        {constants.ATTR_NAME: "GSI1PK", constants.KEY_TYPE: "HASH"},
+                        {constants.ATTR_NAME: "GSI1SK", constants.KEY_TYPE: "RANGE"},
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The DynamoDB error code behind a PynamoDB or botocore exception, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PynamoDBException) and current.cause_response_code:
+            return current.cause_response_code
+        if isinstance(current, botocore.exceptions.ClientError):
+            return current.response.get("Error", {}).get("Code")
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def is_condition_failure(exc: BaseException) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the endpoint or the table cannot be reached at all."""
+    if error_code(exc) == "ResourceNotFoundException":
+        return True
+    network_failures = (
+        botocore.exceptions.ConnectionError,
+        botocore.exceptions.HTTPClientError,
+        botocore.exceptions.NoCredentialsError,
+    )
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, network_failures):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextmanager
+def translate_unreachable() -> Iterator[None]:
+    """Turn 'cannot reach DynamoDB or the table' into :class:`DynamoUnavailable`."""
+    try:
+        yield
+    except PynamoDBException as exc:
+        if is_unreachable(exc):
+            binding = current_binding()
+            where = binding.host or f"AWS {binding.region}"
+            raise DynamoUnavailable(
+                f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {short_reason(exc)}"
+            ) from exc
+        raise
+
+
+def short_reason(exc: BaseException) -> str:
+    """One line naming the root cause, for logs and command errors."""
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    code = error_code(exc)
+    text = str(root).splitlines()[0] if str(root) else type(root).__name__
+    return f"{code}: {text}" if code and code not in text else text
+
+
+ItemKey = tuple[str, str]
+
+
+def get_many(item_keys: list[ItemKey], *, consistent: bool = True) -> dict[ItemKey, dict[str, Any]]:
+    """BatchGetItem over any item types; returns raw items by ``(PK, SK)``.
+
+    Items of different models come back in one round trip, which is how the
+    hot paths read a space together with the caller's membership.
+    """
+    found: dict[ItemKey, dict[str, Any]] = {}
+    pending = [{"PK": pk, "SK": sk} for pk, sk in dict.fromkeys(item_keys)]
+    conn = table_connection()
+    throttled_rounds = 0
+    while pending:
+        chunk, pending = pending[:100], pending[100:]
+        response = conn.batch_get_item(chunk, consistent_read=consistent)
+        for raw in response.get(constants.RESPONSES, {}).get(conn.table_name, []):
+            found[(raw["PK"]["S"], raw["SK"]["S"])] = raw
+        unprocessed = response.get(constants.UNPROCESSED_KEYS, {}).get(conn.table_name, {}).get(constants.KEYS, [])
+        if unprocessed:
+            throttled_rounds += 1
+            if throttled_rounds > 8:
+                raise DynamoUnavailable("BatchGetItem kept returning unprocessed keys; the table is overloaded")
+            time.sleep(min(1.0, 0.05 * 2**throttled_rounds))
+            pending = [{"PK": k["PK"]["S"], "SK": k["SK"]["S"]} for k in unprocessed] + pending
+    return found
+
+
+def write_batch(*, puts: Sequence[Any] = (), deletes: Sequence[Any] = ()) -> None:
+    """BatchWriteItem (unconditional puts and deletes of any item models), 25 per call.
+
+    PynamoDB retries unprocessed items; the order between the items of one
+    call is undefined, so callers only batch writes that commute.
+    """
+    from spaces.models import TableItem
+
+    with TableItem.batch_write() as batch:
+        for item in puts:
+            batch.save(item)
+        for item in deletes:
+            batch.delete(item)

@@ -1,0 +1,28 @@
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from spaces.demo import seed_demo
+from spaces.dynamodb import DynamoUnavailable
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Command(BaseCommand):
+    help = "Seed demo users and spaces (embedded DynamoDB on 127.0.0.1 only)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host = urlparse(settings.DYNAMODB_HOST or "").hostname
+        if host not in LOOPBACK_HOSTS:
+            raise CommandError(
+                "seed_demo only runs against the embedded DynamoDB (DYNAMODB_HOST on 127.0.0.1): "
+                "it creates users with weak passwords.",
+                returncode=2,
+            )
+        try:
+            counts = seed_demo()
+        except DynamoUnavailable as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        self.stdout.write(", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in counts.items()))

@@ -1,0 +1,170 @@
+"""PynamoDB models: the item layout of the single table is stated here, once.
+
+Attribute names are those the earlier system wrote (see the guide), so its
+tables read and write unchanged. The models carry no business logic: the
+conditional writes live in the services, next to their reasons.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.connection import TableConnection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from spaces import keys
+from spaces.dynamodb import table_connection
+
+ROLE_OWNER = "owner"
+ROLE_ADMIN = "admin"
+ROLE_MEMBER = "member"
+ROLE_VIEWER = "viewer"
+ROLES = (ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER)
+ROLES_THAT_MANAGE_INVITES = frozenset({ROLE_OWNER, ROLE_ADMIN})
+
+
+def utc_now_iso() -> str:
+    """Timestamps are ISO 8601 strings in UTC, as the earlier system wrote them."""
+    return datetime.now(UTC).isoformat()
+
+
+class TableItem(Model):
+    """Base of every item model: one table, one shared connection."""
+
+    class Meta:
+        table_name = "lifestyle-spaces"  # rebound from settings by spaces.dynamodb
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        return table_connection()
+
+
+class Space(TableItem):
+    """``SPACE#<id> / METADATA``."""
+
+    id = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    space_type = UnicodeAttribute(attr_name="type", null=True)
+    is_public = BooleanAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    invite_code = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+    @classmethod
+    def key(cls, space_id: str) -> tuple[str, str]:
+        return keys.space_pk(space_id), keys.SPACE_METADATA_SK
+
+    @classmethod
+    def build(cls, space_id: str, **attributes: Any) -> Space:
+        pk, sk = cls.key(space_id)
+        return cls(pk, sk, id=space_id, **attributes)
+
+
+class UserSpacesIndex(GlobalSecondaryIndex["Membership"]):
+    """GSI1: a user's memberships, ``USER#<user_id>`` -> ``SPACE#<space_id>``."""
+
+    class Meta:
+        index_name = keys.GSI1_NAME
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
+
+
+class Membership(TableItem):
+    """``SPACE#<space_id> / MEMBER#<user_id>``."""
+
+    user_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    joined_at = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK", null=True)
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK", null=True)
+
+    by_user = UserSpacesIndex()
+
+    @classmethod
+    def key(cls, space_id: str, user_id: str) -> tuple[str, str]:
+        return keys.space_pk(space_id), keys.member_sk(user_id)
+
+    @classmethod
+    def build(cls, space_id: str, user_id: str, role: str, joined_at: str) -> Membership:
+        pk, sk = cls.key(space_id, user_id)
+        return cls(
+            pk,
+            sk,
+            user_id=user_id,
+            role=role,
+            joined_at=joined_at,
+            gsi1pk=keys.user_gsi1pk(user_id),
+            gsi1sk=keys.space_pk(space_id),
+        )
+
+    @property
+    def space_id(self) -> str:
+        return keys.strip_prefix(self.pk, keys.SPACE_PREFIX)
+
+
+class InviteMapping(TableItem):
+    """``INVITE#<code> / SPACE#<space_id>``: the guide's lookup item, kept for its readers."""
+
+    space_id = UnicodeAttribute()
+    created_at = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, code: str, space_id: str) -> tuple[str, str]:
+        return keys.invite_pk(code), keys.invite_sk(space_id)
+
+    @classmethod
+    def build(cls, code: str, space_id: str, created_at: str) -> InviteMapping:
+        pk, sk = cls.key(code, space_id)
+        return cls(pk, sk, space_id=space_id, created_at=created_at)
+
+    @property
+    def code(self) -> str:
+        return keys.strip_prefix(self.pk, keys.INVITE_PREFIX)
+
+
+class CodeClaim(TableItem):
+    """``CODE#<CODE> / CLAIM``: who holds a code. Written with attribute_not_exists.
+
+    A conditional put on a fixed key per code is what makes codes unique by
+    construction. Claims are never deleted, so a code once issued is never
+    issued again: an old invite link can never lead into another space.
+    """
+
+    space_id = UnicodeAttribute()
+    code = UnicodeAttribute()  # exactly as the space stores it (legacy codes keep their case)
+    created_at = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, code: str) -> tuple[str, str]:
+        return keys.code_claim_pk(code), keys.CODE_CLAIM_SK
+
+    @classmethod
+    def build(cls, code: str, space_id: str, created_at: str) -> CodeClaim:
+        pk, sk = cls.key(code)
+        return cls(pk, sk, space_id=space_id, code=code, created_at=created_at)
+
+
+class TableFlag(TableItem):
+    """``TABLEFLAG#<name> / FLAG``: a fact about the whole table, set once."""
+
+    set_at = UnicodeAttribute(null=True)
+    set_by = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, name: str) -> tuple[str, str]:
+        return keys.table_flag_pk(name), keys.TABLE_FLAG_SK

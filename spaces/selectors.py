@@ -1,0 +1,58 @@
+"""Reads of spaces and memberships. Hot paths use GetItem/BatchGetItem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from spaces import keys
+from spaces.dynamodb import get_many, translate_unreachable
+from spaces.exceptions import SpaceNotFound
+from spaces.models import Membership, Space
+
+
+def space_with_membership(*, space_id: str, user_id: str | None) -> tuple[Space, Membership | None]:
+    """The space and the user's membership in it: one strongly consistent round trip."""
+    space_key = Space.key(space_id)
+    member_key = Membership.key(space_id, user_id) if user_id else None
+    with translate_unreachable():
+        found = get_many([space_key, member_key] if member_key else [space_key])
+    raw_space = found.get(space_key)
+    if raw_space is None:
+        raise SpaceNotFound(space_id)
+    raw_member = found.get(member_key) if member_key else None
+    return Space.from_raw_data(raw_space), Membership.from_raw_data(raw_member) if raw_member else None
+
+
+def space_member_count(*, space_id: str) -> int:
+    with translate_unreachable():
+        return Membership.count(
+            keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX)
+        )
+
+
+def space_members(*, space_id: str) -> list[Membership]:
+    with translate_unreachable():
+        return list(
+            Membership.query(keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX))
+        )
+
+
+def spaces_by_id(space_ids: list[str]) -> dict[str, Space]:
+    """Spaces for ids, skipping ids whose space item does not exist (half-written creates)."""
+    with translate_unreachable():
+        found = get_many([Space.key(space_id) for space_id in space_ids], consistent=False)
+    spaces = (Space.from_raw_data(raw) for raw in found.values())
+    return {space.id: space for space in spaces}
+
+
+def iter_spaces(
+    *, segment: int | None = None, total_segments: int | None = None, page_size: int | None = None
+) -> Iterator[Space]:
+    """Every space item (a filtered Scan), streamed page by page."""
+    with translate_unreachable():
+        yield from Space.scan(
+            filter_condition=Space.sk == keys.SPACE_METADATA_SK,
+            segment=segment,
+            total_segments=total_segments,
+            page_size=page_size,
+        )

@@ -1,0 +1,91 @@
+"""Fixtures: one moto server per test process, a fresh DynamoDB table per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lifestyle_spaces import embedded_dynamodb
+from spaces import dynamodb
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[embedded_dynamodb.EmbeddedDynamo]:
+    server = embedded_dynamodb.start()
+    yield server
+    server.stop()
+
+
+def _bind_fresh_table(server: embedded_dynamodb.EmbeddedDynamo, *, legacy: bool) -> dynamodb.TableBinding:
+    from invites.services import forget_cached_table_facts
+    from spaces.table import table_create_if_missing
+
+    binding = dynamodb.bind_table(table_name=f"test-{uuid.uuid4().hex[:12]}", host=server.endpoint_url)
+    forget_cached_table_facts()
+    table_create_if_missing()
+    if legacy:
+        from invites.services import LEGACY_CODES_RECORDED
+        from spaces.models import TableFlag
+
+        TableFlag(*TableFlag.key(LEGACY_CODES_RECORDED)).delete()
+        forget_cached_table_facts()
+    return binding
+
+
+@pytest.fixture
+def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -> Iterator[dynamodb.TableBinding]:
+    """A new, empty table created by our own command logic (legacy codes recorded)."""
+    binding = _bind_fresh_table(moto_server, legacy=False)
+    settings.DYNAMODB_TABLE = binding.table_name
+    settings.DYNAMODB_HOST = binding.host
+    yield binding
+    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
+
+
+@pytest.fixture
+def legacy_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -> Iterator[dynamodb.TableBinding]:
+    """A table as the earlier system left it: no record that legacy codes were claimed."""
+    binding = _bind_fresh_table(moto_server, legacy=True)
+    settings.DYNAMODB_TABLE = binding.table_name
+    settings.DYNAMODB_HOST = binding.host
+    yield binding
+    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
+
+
+class CallCounter:
+    """Counts DynamoDB API calls (not HTTP retries) made through the shared client."""
+
+    READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable"})
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def reads(self) -> int:
+        return sum(n for op, n in self.calls.items() if op in self.READS)
+
+    @property
+    def writes(self) -> int:
+        return self.total - self.reads
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def dynamo_calls() -> Iterator[CallCounter]:
+    counter = CallCounter()
+    dynamodb.add_client_hook("before-call.dynamodb", counter)
+    yield counter
+    dynamodb.remove_client_hook("before-call.dynamodb", counter)

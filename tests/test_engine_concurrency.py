@@ -1,0 +1,124 @@
+"""The engine under contention: real threads against the moto server, whole-table checks after."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+
+from invites import codes
+from invites import services as engine
+from spaces.exceptions import InvalidInviteCode
+from spaces.models import Space
+from spaces.services import space_create
+from tests.invariants import invariant_violations, scan_all
+from tests.legacy import put_legacy_space
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+T = TypeVar("T")
+
+
+def run_together(count: int, task: Callable[[int], T]) -> list[T]:
+    """Start ``count`` threads that call ``task`` at the same moment."""
+    barrier = threading.Barrier(count)
+
+    def synchronized(index: int) -> T:
+        barrier.wait()
+        return task(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(synchronized, range(count)))
+
+
+def working_codes(space_id: str, candidates: set[str]) -> set[str]:
+    alive = set()
+    for code in candidates:
+        try:
+            space, _ = engine.invite_code_resolve(typed_code=code)
+        except InvalidInviteCode:
+            continue
+        assert space.id == space_id
+        alive.add(code)
+    return alive
+
+
+@pytest.mark.parametrize("round_number", range(10))
+def test_twenty_concurrent_regenerations_leave_exactly_one_working_code(
+    dynamo_table: object, round_number: int
+) -> None:
+    space = space_create(owner_id="owner", name=f"Contended {round_number}")
+
+    changes = run_together(20, lambda _: engine.invite_code_regenerate(space_id=space.id))
+
+    stored = Space.get(*Space.key(space.id), consistent_read=True).invite_code
+    every_code_seen = {space.invite_code} | {c.new_code for c in changes if c.new_code}
+    assert working_codes(space.id, every_code_seen) == {stored}
+    assert any(change.applied for change in changes)
+    mappings = [i for i in scan_all() if i["PK"].startswith("INVITE#")]
+    assert [m["PK"] for m in mappings] == [f"INVITE#{stored}"]
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_concurrent_regenerations_of_a_space_without_a_code(dynamo_table: object) -> None:
+    space_id = put_legacy_space(name="No code yet")
+
+    run_together(10, lambda _: engine.invite_code_regenerate(space_id=space_id))
+
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_two_workers_assigning_missing_codes_to_the_same_spaces(dynamo_table: object) -> None:
+    space_ids = [put_legacy_space(name=f"Legacy {n}") for n in range(30)]
+
+    def worker(index: int) -> list[engine.CodeChange]:
+        order = list(space_ids)
+        random.Random(index).shuffle(order)
+        spaces = [Space.get(*Space.key(space_id)) for space_id in order]
+        return engine.invite_code_assign_if_missing(spaces=spaces)
+
+    results = run_together(2, worker)
+
+    applied = [change.space_id for changes in results for change in changes if change.applied]
+    assert sorted(applied) == sorted(space_ids)  # each space got exactly one code, from one worker
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_assign_if_missing_beside_regenerations_never_gives_two_working_codes(dynamo_table: object) -> None:
+    space_ids = [put_legacy_space(name=f"Mixed {n}") for n in range(10)]
+    spaces = [Space.get(*Space.key(space_id)) for space_id in space_ids]
+
+    def task(index: int) -> object:
+        if index == 0:
+            return engine.invite_code_assign_if_missing(spaces=spaces)
+        return [engine.invite_code_regenerate(space_id=space_id) for space_id in space_ids[index % 3 :: 3]]
+
+    run_together(4, task)
+
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_concurrent_creates_forced_onto_colliding_codes_get_unique_codes(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch, settings: object
+) -> None:
+    pool = [codes.generate_code() for _ in range(14)]
+    draws = random.Random(7)
+    lock = threading.Lock()
+
+    def colliding_generator() -> str:
+        with lock:
+            return draws.choice(pool)
+
+    monkeypatch.setattr(codes, "generate_code", colliding_generator)
+    settings.INVITE_CODE_MAX_ATTEMPTS = 200  # type: ignore[attr-defined]
+
+    created = run_together(12, lambda n: space_create(owner_id=f"owner-{n}", name=f"Space {n}"))
+
+    held = [space.invite_code for space in created]
+    assert len(set(held)) == len(held) == 12
+    assert set(held) <= set(pool)
+    assert invariant_violations(require_codes=True) == []
