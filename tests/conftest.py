@@ -89,3 +89,30 @@ def dynamo_calls() -> Iterator[CallCounter]:
     dynamodb.add_client_hook("before-call.dynamodb", counter)
     yield counter
     dynamodb.remove_client_hook("before-call.dynamodb", counter)
+
+
+# --- admin (issue 5): users with and without the invite-code permissions --------------------------
+
+
+@pytest.fixture
+def admin_users(db: None) -> dict[str, Any]:
+    """A superuser, staff who may change codes, staff who may only view, and staff with neither."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user_model = get_user_model()
+    users = {"superuser": user_model.objects.create_superuser("root", password="root-pass-123")}
+    for name, codename in (("changer", "change_invite_code"), ("viewer", "view_invite_code"), ("plain", None)):
+        user = user_model.objects.create_user(name, password=f"{name}-pass-123", is_staff=True)
+        if codename:
+            user.user_permissions.add(Permission.objects.get(content_type__app_label="invites", codename=codename))
+        users[name] = user
+    return users
+
+
+@pytest.fixture
+def unreachable_dynamo(dynamo_table: dynamodb.TableBinding) -> Iterator[None]:
+    """Point the models at a closed port on 127.0.0.1 for the test, then back at the table."""
+    dynamodb.bind_table(host=f"http://127.0.0.1:{embedded_dynamodb.free_port()}", max_attempts=1)
+    yield
+    dynamodb.bind_table(binding=dynamo_table)

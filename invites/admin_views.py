@@ -1,0 +1,402 @@
+"""The admin's space pages: parse the request, call one selector or service, render.
+
+Every write goes through the invite-code engine (``invites.services``,
+``invites.bulk``, ``invites.backfill``, ``invites.audit``); these views only
+check permissions, ask for confirmation, record what happened in Django's
+admin log and turn DynamoDB failures into error messages on the page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from pynamodb.exceptions import PynamoDBException
+
+from invites import selectors
+from invites.bulk import BulkOutcome, invite_codes_add_missing, invite_codes_regenerate_many
+from invites.models import DynamoSpace
+from invites.services import CodeChange, invite_code_regenerate
+from spaces.dynamodb import DynamoUnavailable, short_reason
+from spaces.exceptions import DomainError, SpaceNotFound
+from spaces.ids import is_valid_space_id
+from spaces.models import Membership, Space
+
+if TYPE_CHECKING:
+    from invites.admin import SpaceAdmin
+
+SOURCE = "admin"
+ACTION_ADD_MISSING = "add_missing_invite_codes"
+ACTION_REGENERATE = "regenerate_invite_codes"
+ACTIONS = (
+    (ACTION_ADD_MISSING, "Add invite codes to selected spaces that have none"),
+    (ACTION_REGENERATE, "Regenerate invite codes for selected spaces"),
+)
+HAS_CODE_CHOICES = {"yes": True, "no": False}
+# Cursor trails longer than this are cut at the oldest end: "previous" still
+# works for the last pages seen, and the URL stays short.
+MAX_CURSOR_TRAIL = 40
+
+
+# --- shared helpers -----------------------------------------------------------------------
+
+
+def _url(name: str, *args: str) -> str:
+    return reverse(f"admin:invites_dynamospace_{name}", args=args)
+
+
+def _context(request: HttpRequest, model_admin: SpaceAdmin, **extra: Any) -> dict[str, Any]:
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": DynamoSpace._meta,
+        "has_view_permission": True,
+        "has_change_permission": model_admin.has_change_permission(request),
+        **extra,
+    }
+
+
+def _require_view(request: HttpRequest, model_admin: SpaceAdmin) -> None:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+
+
+def _require_change(request: HttpRequest, model_admin: SpaceAdmin) -> None:
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+
+
+def _report_dynamo_failure(request: HttpRequest, exc: Exception) -> None:
+    if isinstance(exc, DynamoUnavailable):
+        text = f"DynamoDB cannot be reached, nothing was read or changed: {exc}"
+    else:
+        text = f"DynamoDB refused the request: {short_reason(exc)}"
+    messages.error(request, text)
+
+
+DYNAMO_FAILURES = (DynamoUnavailable, PynamoDBException)
+
+
+def _space_label(space: Space) -> str:
+    return f"“{space.name}” ({space.id})" if space.name else space.id
+
+
+def _usernames(user_ids: Iterable[str | None]) -> dict[str, str]:
+    """Usernames of the Django users behind user ids stored in DynamoDB (legacy ids stay as they are)."""
+    valid: set[uuid.UUID] = set()
+    for user_id in user_ids:
+        try:
+            valid.add(uuid.UUID(str(user_id)))
+        except ValueError:
+            continue
+    if not valid:
+        return {}
+    rows = get_user_model().objects.filter(pk__in=valid).values_list("pk", "username")
+    return {str(pk): username for pk, username in rows}
+
+
+def _log_code_change(request: HttpRequest, space: Space, change: CodeChange) -> None:
+    """One admin log entry per change: who and when (LogEntry), which space, old code -> new code."""
+    LogEntry.objects.create(
+        user_id=request.user.pk,
+        content_type_id=ContentType.objects.get_for_model(DynamoSpace).pk,
+        object_id=space.id,
+        object_repr=(space.name or space.id)[:200],
+        action_flag=CHANGE,
+        change_message=f"Changed invite code from {change.old_code or '(none)'} to {change.new_code}.",
+    )
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+# --- the space list -------------------------------------------------------------------------
+
+
+def _cursor_trail(raw: str | None) -> list[str] | None:
+    """The ``back`` parameter: ``after`` values of earlier pages, oldest first ("" = first page)."""
+    if raw is None:
+        return None
+    trail = raw.split(",")
+    return [cursor for cursor in trail if cursor == "" or is_valid_space_id(cursor)]
+
+
+def _list_query(**params: str | None) -> str:
+    return "?" + urlencode({name: value for name, value in params.items() if value is not None})
+
+
+def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
+    _require_view(request, model_admin)
+    if request.method == "POST":
+        return _run_bulk_action(request, model_admin)
+
+    query = request.GET.get("q", "").strip()
+    has_code_param = request.GET.get("has_code", "")
+    has_code = HAS_CODE_CHOICES.get(has_code_param)
+    after = request.GET.get("after") or None
+    if after is not None and not is_valid_space_id(after):
+        messages.error(request, "That page cursor is not valid; showing the first page.")
+        after = None
+    trail = _cursor_trail(request.GET.get("back")) if after else None
+    spaces: list[Space] = []
+    next_cursor = None
+    search_note = ""
+    failed = False
+    try:
+        if query:
+            found = selectors.space_search(query=query)
+            spaces, search_note = found.spaces, found.note
+        else:
+            page = selectors.space_page(page_size=model_admin.list_per_page, after=after, has_code=has_code)
+            spaces, next_cursor = page.spaces, page.next_cursor
+    except DYNAMO_FAILURES as exc:
+        _report_dynamo_failure(request, exc)
+        failed = True
+
+    filter_params = {"has_code": has_code_param or None}
+    next_url = previous_url = None
+    if next_cursor:
+        next_trail = [*(trail or []), after or ""][-MAX_CURSOR_TRAIL:]
+        next_url = _list_query(**filter_params, after=next_cursor, back=",".join(next_trail))
+    if after:
+        earlier = trail or [""]
+        previous_after = earlier[-1] or None
+        previous_back = ",".join(earlier[:-1]) if previous_after else None
+        previous_url = _list_query(**filter_params, after=previous_after, back=previous_back)
+    owners = _usernames(space.owner_id for space in spaces)
+    rows = [
+        {
+            "space": space,
+            "owner": owners.get(space.owner_id or "", space.owner_id or ""),
+            "detail_url": _url("change", space.id),
+            "regenerate_url": _url("regenerate", space.id),
+        }
+        for space in spaces
+    ]
+    filter_choices = [
+        {"label": label, "selected": has_code_param == value, "url": _list_query(has_code=value or None, q=None)}
+        for value, label in (("", "All"), ("yes", "Yes"), ("no", "No"))
+    ]
+    context = _context(
+        request,
+        model_admin,
+        title="Select space to change" if model_admin.has_change_permission(request) else "Select space to view",
+        subtitle=None,
+        rows=rows,
+        query=query,
+        search_note=search_note,
+        has_code=has_code_param,
+        filter_choices=filter_choices,
+        has_active_filter=bool(has_code_param),
+        next_url=next_url,
+        previous_url=previous_url,
+        page_is_first=after is None,
+        actions=ACTIONS,
+        dynamo_failed=failed,
+        list_url=request.get_full_path(),
+        backfill_url=_url("backfill"),
+        audit_url=_url("audit"),
+    )
+    return render(request, "admin/invites/dynamospace/change_list.html", context)
+
+
+def _run_bulk_action(request: HttpRequest, model_admin: SpaceAdmin) -> HttpResponse:
+    _require_change(request, model_admin)
+    back_to_list = request.get_full_path()
+    action = request.POST.get("action", "")
+    selected = [space_id for space_id in request.POST.getlist("_selected_action") if is_valid_space_id(space_id)]
+    if action not in dict(ACTIONS):
+        messages.warning(request, "No action selected.")
+        return HttpResponseRedirect(back_to_list)
+    if not selected:
+        messages.warning(
+            request, "Items must be selected in order to perform actions on them. No items have been changed."
+        )
+        return HttpResponseRedirect(back_to_list)
+    try:
+        if action == ACTION_ADD_MISSING:
+            outcome = invite_codes_add_missing(space_ids=selected, actor_id=str(request.user.pk), source=SOURCE)
+        elif request.POST.get("post") != "yes":
+            return _confirm_bulk_regenerate(request, model_admin, selected)
+        else:
+            expected = {
+                space_id: request.POST.get(f"expected_code.{space_id}") or None
+                for space_id in selected
+                if f"expected_code.{space_id}" in request.POST
+            }
+            outcome = invite_codes_regenerate_many(
+                space_ids=selected, expected_codes=expected, actor_id=str(request.user.pk), source=SOURCE
+            )
+    except DYNAMO_FAILURES as exc:
+        _report_dynamo_failure(request, exc)
+        return HttpResponseRedirect(back_to_list)
+    _report_bulk_outcome(
+        request,
+        outcome,
+        verb="Added invite codes to" if action == ACTION_ADD_MISSING else "Regenerated the invite codes of",
+    )
+    return HttpResponseRedirect(back_to_list)
+
+
+def _confirm_bulk_regenerate(request: HttpRequest, model_admin: SpaceAdmin, selected: list[str]) -> HttpResponse:
+    found = selectors.spaces_for_ids(space_ids=selected)
+    spaces = [found[space_id] for space_id in selected if space_id in found]
+    if not spaces:
+        messages.error(request, "None of the selected spaces exists any more.")
+        return HttpResponseRedirect(request.get_full_path())
+    context = _context(
+        request,
+        model_admin,
+        title="Regenerate invite codes?",
+        spaces=spaces,
+        with_code=sum(1 for space in spaces if space.invite_code),
+        action=ACTION_REGENERATE,
+    )
+    return render(request, "admin/invites/dynamospace/bulk_regenerate_confirmation.html", context)
+
+
+def _names(entries: Iterable[str]) -> str:
+    return ", ".join(entries)
+
+
+def _report_bulk_outcome(request: HttpRequest, outcome: BulkOutcome, *, verb: str) -> None:
+    for space, change in outcome.changed:
+        _log_code_change(request, space, change)
+    if outcome.changed:
+        count = len(outcome.changed)
+        messages.success(
+            request,
+            f"{verb} {count} space{'s' if count != 1 else ''}: {_names(_space_label(s) for s, _ in outcome.changed)}.",
+        )
+    if outcome.left_alone:
+        count = len(outcome.left_alone)
+        details = _names(f"{_space_label(space)}: {reason}" for space, reason in outcome.left_alone)
+        messages.info(request, f"Left {count} space{'s' if count != 1 else ''} unchanged ({details}).")
+    if outcome.failed:
+        count = len(outcome.failed)
+        details = _names(
+            f"{failure.name or failure.space_id} ({failure.space_id}): {failure.error}" for failure in outcome.failed
+        )
+        messages.error(request, f"Failed for {count} space{'s' if count != 1 else ''}: {details}.")
+    if not (outcome.changed or outcome.left_alone or outcome.failed):
+        messages.info(request, "Nothing to do.")
+
+
+# --- one space --------------------------------------------------------------------------------
+
+
+@require_POST
+def regenerate(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> HttpResponse:
+    """The row button and the detail page's button.
+
+    A space without a code gets one at once. A space with a code (or whose
+    code changed since the page was shown) goes through a confirmation page
+    first: its old invite link will stop working.
+    """
+    _require_change(request, model_admin)
+    list_url = _url("changelist")
+    next_url = _safe_next(request, list_url)
+    try:
+        space, _members = selectors.space_detail(space_id=space_id) if is_valid_space_id(space_id) else (None, [])
+        if space is None:
+            raise SpaceNotFound(space_id)
+        current = space.invite_code or None
+        posted_expectation = request.POST.get("expected_code")
+        expected = (posted_expectation or None) if posted_expectation is not None else current
+        confirmed = request.POST.get("confirm") == "yes"
+        if expected != current or (current and not confirmed):
+            context = _context(
+                request,
+                model_admin,
+                title="Regenerate the invite code?",
+                space=space,
+                code_changed_meanwhile=expected != current,
+                next_url=next_url,
+                regenerate_url=_url("regenerate", space.id),
+                detail_url=_url("change", space.id),
+            )
+            return render(request, "admin/invites/dynamospace/regenerate_confirmation.html", context)
+        change = invite_code_regenerate(space_id=space.id, space=space, actor_id=str(request.user.pk), source=SOURCE)
+    except SpaceNotFound as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(list_url)
+    except DomainError as exc:
+        messages.error(request, f"The invite code of space {space_id} was not changed: {exc}")
+        return HttpResponseRedirect(next_url)
+    except DYNAMO_FAILURES as exc:
+        _report_dynamo_failure(request, exc)
+        return HttpResponseRedirect(next_url)
+    if change.applied:
+        _log_code_change(request, space, change)
+        was = f"was {change.old_code}" if change.old_code else "it had none"
+        messages.success(request, f"The invite code of space {_space_label(space)} is now {change.new_code} ({was}).")
+    else:
+        messages.warning(
+            request,
+            f"Someone else regenerated the invite code of space {_space_label(space)} at the same moment; "
+            f"its code is now {change.new_code}.",
+        )
+    return HttpResponseRedirect(next_url)
+
+
+def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> HttpResponse:
+    _require_view(request, model_admin)
+    space = None
+    members: list[Membership] = []
+    consistency = None
+    try:
+        space, members = selectors.space_detail(space_id=space_id)
+        if space is None:
+            messages.error(request, str(SpaceNotFound(space_id)))
+        else:
+            consistency = selectors.invite_code_consistency(space=space)
+    except DYNAMO_FAILURES as exc:
+        _report_dynamo_failure(request, exc)
+    names = _usernames([*(m.user_id for m in members), space.owner_id if space else None])
+    history = (
+        LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(DynamoSpace), object_id=space_id)
+        .select_related("user")
+        .order_by("-action_time")
+    )
+    context = _context(
+        request,
+        model_admin,
+        title=f"Space {space.name or space.id}" if space else "Space not found",
+        space=space,
+        space_id=space_id,
+        owner=names.get(space.owner_id or "", space.owner_id or "") if space else "",
+        members=[{"membership": m, "username": names.get(m.user_id, "")} for m in members],
+        consistency=consistency,
+        history=history,
+        regenerate_url=_url("regenerate", space_id),
+        detail_url=_url("change", space_id),
+    )
+    return render(request, "admin/invites/dynamospace/change_form.html", context, status=200 if space else 404)
+
+
+# --- backfill and audit ---------------------------------------------------------------------
+
+
+def backfill(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
+    raise NotImplementedError
+
+
+def audit(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
+    raise NotImplementedError

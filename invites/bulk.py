@@ -1,0 +1,113 @@
+"""Invite-code changes on a selection of spaces (the admin's bulk actions).
+
+Each function reads the selected spaces in one strongly consistent batch and
+hands them to the engine (:mod:`invites.services`); it never writes an item
+itself. One space failing does not stop the others, except when DynamoDB
+cannot be reached at all: then the rest is reported as not attempted instead
+of waiting for each to time out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pynamodb.exceptions import PynamoDBException
+
+from invites.selectors import spaces_for_ids
+from invites.services import CodeChange, invite_code_assign_if_missing, invite_code_regenerate
+from spaces.dynamodb import DynamoUnavailable, short_reason
+from spaces.exceptions import DomainError
+from spaces.models import Space
+
+
+@dataclass(frozen=True)
+class SpaceFailure:
+    space_id: str
+    name: str
+    error: str
+
+
+@dataclass
+class BulkOutcome:
+    changed: list[tuple[Space, CodeChange]] = field(default_factory=list)
+    # Spaces deliberately left alone, with the reason in words.
+    left_alone: list[tuple[Space, str]] = field(default_factory=list)
+    failed: list[SpaceFailure] = field(default_factory=list)
+
+
+def _reason(exc: Exception) -> str:
+    # Domain errors are written for people; DynamoDB's own errors need their root cause.
+    return short_reason(exc) if isinstance(exc, PynamoDBException) else str(exc)
+
+
+def _selected_spaces(space_ids: list[str], outcome: BulkOutcome) -> list[Space]:
+    found = spaces_for_ids(space_ids=space_ids)
+    for space_id in dict.fromkeys(space_ids):
+        if space_id not in found:
+            outcome.failed.append(SpaceFailure(space_id, "", f"Space {space_id} not found"))
+    return [found[space_id] for space_id in dict.fromkeys(space_ids) if space_id in found]
+
+
+def invite_codes_add_missing(*, space_ids: list[str], actor_id: str | None, source: str) -> BulkOutcome:
+    """Give a code to each selected space that has none; spaces with a code are never touched."""
+    outcome = BulkOutcome()
+    spaces = _selected_spaces(space_ids, outcome)
+    wanting = []
+    for space in spaces:
+        if space.invite_code:
+            outcome.left_alone.append((space, "it already has an invite code"))
+        else:
+            wanting.append(space)
+    if not wanting:
+        return outcome
+    try:
+        changes = invite_code_assign_if_missing(spaces=wanting, actor_id=actor_id, source=source)
+    except (DomainError, PynamoDBException) as exc:
+        outcome.failed.extend(SpaceFailure(space.id, space.name or "", _reason(exc)) for space in wanting)
+        return outcome
+    by_id = {space.id: space for space in wanting}
+    for change in changes:
+        space = by_id[change.space_id]
+        if change.applied:
+            outcome.changed.append((space, change))
+        else:
+            outcome.left_alone.append((space, "it received an invite code from someone else meanwhile"))
+    return outcome
+
+
+def invite_codes_regenerate_many(
+    *,
+    space_ids: list[str],
+    expected_codes: dict[str, str | None],
+    actor_id: str | None,
+    source: str,
+) -> BulkOutcome:
+    """Regenerate the code of each selected space whose code is still the one the caller confirmed.
+
+    ``expected_codes`` maps a space id to the code shown when the caller
+    confirmed (None: it had none); a space whose code has changed since is
+    left alone, so nobody kills a code they have not seen.
+    """
+    outcome = BulkOutcome()
+    spaces = _selected_spaces(space_ids, outcome)
+    for index, space in enumerate(spaces):
+        if space.id in expected_codes and (space.invite_code or None) != expected_codes[space.id]:
+            outcome.left_alone.append((space, "its invite code changed after you confirmed"))
+            continue
+        try:
+            change = invite_code_regenerate(space_id=space.id, space=space, actor_id=actor_id, source=source)
+        except DynamoUnavailable as exc:
+            outcome.failed.append(SpaceFailure(space.id, space.name or "", str(exc)))
+            outcome.failed.extend(
+                SpaceFailure(other.id, other.name or "", "not attempted: DynamoDB cannot be reached")
+                for other in spaces[index + 1 :]
+            )
+            break
+        except (DomainError, PynamoDBException) as exc:
+            outcome.failed.append(SpaceFailure(space.id, space.name or "", _reason(exc)))
+            continue
+        if change.applied:
+            outcome.changed.append((space, change))
+        else:
+            outcome.left_alone.append((space, "someone else regenerated its invite code at the same moment"))
+    return outcome
