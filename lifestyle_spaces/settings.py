@@ -184,6 +184,13 @@ if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
 INVITE_URL_BASE = os.environ.get("INVITE_URL_BASE", "/join/")
 INVITE_CODE_MAX_ATTEMPTS = env_int("INVITE_CODE_MAX_ATTEMPTS", 8)
 
+# --- Backfill (docs/backfill.md) ------------------------------------------------------
+BACKFILL_SEGMENTS = env_int("BACKFILL_SEGMENTS", 4)  # parallel scan segments
+BACKFILL_WORKERS = env_int("BACKFILL_WORKERS", 8)  # threads writing codes
+BACKFILL_PAGE_SIZE = env_int("BACKFILL_PAGE_SIZE", 1000)  # items read per scan page (bounds memory)
+# Above this many spaces without a code, per-space log lines need -v 2.
+BACKFILL_PER_SPACE_LOG_LIMIT = env_int("BACKFILL_PER_SPACE_LOG_LIMIT", 1000)
+
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,136 @@
+"""``manage.py audit_invite_codes [--repair]``: find and fix invite-code inconsistencies.
+
+A front door over :func:`invites.audit.audit_invite_codes`. Exit 0 when the
+table is consistent (or every problem was repaired), 1 when problems remain,
+2 when DynamoDB or the table cannot be reached. See docs/backfill.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from argparse import ArgumentParser
+from dataclasses import replace
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, audit_invite_codes
+from invites.backfill import ensure_table_reachable
+from invites.management.commands.backfill_invite_codes import (
+    PROBE_ATTEMPTS,
+    PROBE_CONNECT_TIMEOUT,
+    PROBE_READ_TIMEOUT,
+    RULE,
+    RUN_MAX_ATTEMPTS,
+    RUN_RETRY_MODE,
+    command_logger,
+)
+from spaces.dynamodb import DynamoUnavailable, bind_table, current_binding
+
+LABELS = {
+    "spaces_without_code": "Spaces without an invite code",
+    "codes_without_mapping": "Codes without an INVITE# mapping",
+    "mappings_with_missing_space": "Mappings whose space is missing",
+    "stale_mappings": "Stale mappings (the space holds another code)",
+    "duplicate_codes": "Codes held by two spaces",
+    "missing_claims": "Held codes without a claim",
+}
+# Listed one by one at -v 1 up to this many per kind; all of them at -v 2.
+LISTED_PER_KIND = 20
+
+
+def _describe_item(kind: str, item: Any) -> str:
+    if kind == "spaces_without_code":
+        return f"space {item}"
+    if kind in ("codes_without_mapping", "missing_claims"):
+        space_id, code = item
+        return f"space {space_id} code '{code}'"
+    if kind == "mappings_with_missing_space":
+        code, space_id = item
+        return f"mapping '{code}' -> missing space {space_id}"
+    if kind == "stale_mappings":
+        code, space_id, current = item
+        return f"mapping '{code}' -> space {space_id}, which holds '{current or '(none)'}'"
+    code, space_ids = item
+    return f"code '{code}' held by {', '.join(space_ids)}"
+
+
+class Command(BaseCommand):
+    help = "Report invite-code inconsistencies in the DynamoDB table; --repair fixes them."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--repair",
+            action="store_true",
+            help="Fix what is found: stale and orphan mappings removed, missing mappings and claims "
+            "written, spaces without a code given one, duplicate codes regenerated.",
+        )
+        parser.add_argument(
+            "--grace-seconds",
+            type=float,
+            default=DEFAULT_GRACE_SECONDS,
+            help="Treat claims and mappings younger than this as operations in flight, not problems "
+            f"(default {DEFAULT_GRACE_SECONDS:.0f}).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        log, handler = command_logger("invites.commands.audit", self.stdout)
+        previous_binding = current_binding()
+        if options["grace_seconds"] < 0:
+            raise CommandError("--grace-seconds cannot be negative", returncode=2)
+        try:
+            self._connect()
+            log.info("Auditing invite codes in DynamoDB table '%s'...", previous_binding.table_name)
+            report = audit_invite_codes(repair=options["repair"], grace_seconds=options["grace_seconds"])
+            self._print(report, log, options["verbosity"], repair=options["repair"])
+        except DynamoUnavailable as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        finally:
+            bind_table(binding=previous_binding)
+            log.removeHandler(handler)
+        if report.repair_failures:
+            raise CommandError(f"{len(report.repair_failures)} repair(s) failed; see above", returncode=1)
+        if not report.clean and not options["repair"]:
+            raise CommandError(
+                f"{report.problem_count} problem(s) found; run with --repair to fix them", returncode=1
+            )
+
+    def _connect(self) -> None:
+        base = current_binding()
+        bind_table(
+            binding=replace(
+                base,
+                connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT),
+                read_timeout=min(base.read_timeout, PROBE_READ_TIMEOUT),
+                max_attempts=PROBE_ATTEMPTS,
+                retry_mode="standard",
+            )
+        )
+        ensure_table_reachable()
+        bind_table(binding=replace(base, retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS))
+
+    def _print(self, report: AuditReport, log: logging.Logger, verbosity: int, *, repair: bool) -> None:
+        log.info("Scanned %d items: %d spaces", report.total_items, report.total_spaces)
+        for kind, label in LABELS.items():
+            found = getattr(report, kind)
+            log.info("%s: %d", label, len(found))
+            shown = found if verbosity >= 2 else found[:LISTED_PER_KIND] if verbosity == 1 else []
+            for item in shown:
+                log.info("  - %s", _describe_item(kind, item))
+            if len(found) > len(shown) and verbosity >= 1:
+                log.info("  ... and %d more (-v 2 lists all)", len(found) - len(shown))
+        log.info(RULE)
+        if report.clean:
+            log.info("No problems found")
+        else:
+            log.info("Problems found: %d", report.problem_count)
+        if repair:
+            for kind, label in LABELS.items():
+                if report.repaired.get(kind):
+                    log.info("Repaired - %s: %d", label, report.repaired[kind])
+            for kind, subject, error in report.repair_failures:
+                log.error("Repair failed - %s (%s): %s", LABELS.get(kind, kind), subject, error)
+            if report.marked_legacy_codes_recorded:
+                log.info("Every existing invite code is now recorded")
+            if not report.clean and not report.repair_failures:
+                log.info("*** REPAIR COMPLETE ***")
