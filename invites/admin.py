@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import URLPattern, path
@@ -25,10 +26,7 @@ CHANGE_PERMISSION = "invites.change_invite_code"
 
 @admin.register(DynamoSpace)
 class SpaceAdmin(admin.ModelAdmin):
-    list_per_page = 50
-    # How many spaces the backfill page changes per request: keeps a request
-    # within a few seconds; larger tables use `manage.py backfill_invite_codes`.
-    backfill_per_request = 500
+    list_per_page = settings.ADMIN_SPACES_PER_PAGE
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         user = request.user

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
@@ -26,7 +27,14 @@ from django.views.decorators.http import require_POST
 from pynamodb.exceptions import PynamoDBException
 
 from invites import selectors
-from invites.bulk import BulkOutcome, invite_codes_add_missing, invite_codes_regenerate_many
+from invites.audit import audit_invite_codes
+from invites.backfill import BackfillConfigError, BackfillReport, backfill_missing_codes
+from invites.bulk import (
+    BulkOutcome,
+    invite_codes_add_missing,
+    invite_codes_audit_repair,
+    invite_codes_regenerate_many,
+)
 from invites.models import DynamoSpace
 from invites.services import CodeChange, invite_code_regenerate
 from spaces.dynamodb import DynamoUnavailable, short_reason
@@ -45,6 +53,17 @@ ACTIONS = (
     (ACTION_REGENERATE, "Regenerate invite codes for selected spaces"),
 )
 HAS_CODE_CHOICES = {"yes": True, "no": False}
+# How many spaces the backfill page lists, and entries per problem kind on the audit page.
+BACKFILL_LISTED = 20
+AUDIT_LISTED = 50
+AUDIT_KINDS = (
+    ("spaces_without_code", "Spaces without an invite code"),
+    ("codes_without_mapping", "Codes without their INVITE# mapping"),
+    ("mappings_with_missing_space", "INVITE# mappings of spaces that do not exist"),
+    ("stale_mappings", "INVITE# mappings of codes a space no longer holds"),
+    ("duplicate_codes", "Codes held by more than one space (or not claimed by their holder)"),
+    ("missing_claims", "Codes without their CODE# claim"),
+)
 # Cursor trails longer than this are cut at the oldest end: "previous" still
 # works for the last pages seen, and the URL stays short.
 MAX_CURSOR_TRAIL = 40
@@ -106,16 +125,25 @@ def _usernames(user_ids: Iterable[str | None]) -> dict[str, str]:
     return {str(pk): username for pk, username in rows}
 
 
-def _log_code_change(request: HttpRequest, space: Space, change: CodeChange) -> None:
+def _log_code_change(
+    request: HttpRequest, *, space_id: str, name: str | None, old_code: str | None, new_code: str | None
+) -> None:
     """One admin log entry per change: who and when (LogEntry), which space, old code -> new code."""
     LogEntry.objects.create(
         user_id=request.user.pk,
         content_type_id=ContentType.objects.get_for_model(DynamoSpace).pk,
-        object_id=space.id,
-        object_repr=(space.name or space.id)[:200],
+        object_id=space_id,
+        object_repr=(name or space_id)[:200],
         action_flag=CHANGE,
-        change_message=f"Changed invite code from {change.old_code or '(none)'} to {change.new_code}.",
+        change_message=f"Changed invite code from {old_code or '(none)'} to {new_code}.",
     )
+
+
+def _log_changes(request: HttpRequest, changes: Iterable[tuple[Space, CodeChange]]) -> None:
+    for space, change in changes:
+        _log_code_change(
+            request, space_id=space.id, name=space.name, old_code=change.old_code, new_code=change.new_code
+        )
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -277,8 +305,7 @@ def _names(entries: Iterable[str]) -> str:
 
 
 def _report_bulk_outcome(request: HttpRequest, outcome: BulkOutcome, *, verb: str) -> None:
-    for space, change in outcome.changed:
-        _log_code_change(request, space, change)
+    _log_changes(request, outcome.changed)
     if outcome.changed:
         count = len(outcome.changed)
         messages.success(
@@ -344,7 +371,7 @@ def regenerate(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) 
         _report_dynamo_failure(request, exc)
         return HttpResponseRedirect(next_url)
     if change.applied:
-        _log_code_change(request, space, change)
+        _log_changes(request, [(space, change)])
         was = f"was {change.old_code}" if change.old_code else "it had none"
         messages.success(request, f"The invite code of space {_space_label(space)} is now {change.new_code} ({was}).")
     else:
@@ -369,6 +396,9 @@ def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin
             consistency = selectors.invite_code_consistency(space=space)
     except DYNAMO_FAILURES as exc:
         _report_dynamo_failure(request, exc)
+        dynamo_failed = True
+    else:
+        dynamo_failed = False
     names = _usernames([*(m.user_id for m in members), space.owner_id if space else None])
     history = (
         LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(DynamoSpace), object_id=space_id)
@@ -388,15 +418,110 @@ def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin
         regenerate_url=_url("regenerate", space_id),
         detail_url=_url("change", space_id),
     )
-    return render(request, "admin/invites/dynamospace/change_form.html", context, status=200 if space else 404)
+    return render(
+        request,
+        "admin/invites/dynamospace/change_form.html",
+        context,
+        status=404 if space is None and not dynamo_failed else 200,
+    )
 
 
 # --- backfill and audit ---------------------------------------------------------------------
 
 
 def backfill(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
-    raise NotImplementedError
+    """Preview (a dry run, GET) and run (POST) the backfill, capped per request."""
+    _require_view(request, model_admin)
+    cap = settings.ADMIN_BACKFILL_PER_REQUEST
+    report = None
+    ran = request.method == "POST"
+    if ran:
+        _require_change(request, model_admin)
+    try:
+        if ran:
+            report = backfill_missing_codes(dry_run=False, limit=cap, actor_id=str(request.user.pk), source=SOURCE)
+        elif request.GET.get("preview"):
+            report = backfill_missing_codes(dry_run=True, limit=cap, source=SOURCE)
+    except BackfillConfigError as exc:
+        messages.error(request, f"The backfill cannot run: {exc}")
+    except DYNAMO_FAILURES as exc:
+        _report_dynamo_failure(request, exc)
+    if ran and report is not None:
+        for space_id, name, new_code in report.changes:
+            _log_code_change(request, space_id=space_id, name=name, old_code=None, new_code=new_code)
+        _report_backfill(request, report)
+    context = _context(
+        request,
+        model_admin,
+        title="Backfill missing invite codes",
+        report=report,
+        ran=ran,
+        cap=cap,
+        listed=report.changes[:BACKFILL_LISTED] if report else [],
+        listed_limit=BACKFILL_LISTED,
+        backfill_url=_url("backfill"),
+        missing_list_url=_url("changelist") + _list_query(has_code="no"),
+    )
+    return render(request, "admin/invites/dynamospace/backfill.html", context)
+
+
+def _report_backfill(request: HttpRequest, report: BackfillReport) -> None:
+    plural = "s" if report.updated != 1 else ""
+    messages.success(request, f"Gave invite codes to {report.updated} space{plural} in {report.seconds:.1f} s.")
+    if report.skipped_already_had_code:
+        messages.info(
+            request, f"{report.skipped_already_had_code} spaces received a code from someone else meanwhile; kept it."
+        )
+    if report.failed:
+        details = _names(f"{name or space_id} ({space_id}): {error}" for space_id, name, error in report.failed)
+        messages.error(request, f"Failed for {len(report.failed)} spaces: {details}.")
+    if not report.complete:
+        messages.warning(
+            request,
+            "This request stopped at its cap; more spaces may lack a code. Run it again, or use "
+            "`manage.py backfill_invite_codes` for large tables.",
+        )
 
 
 def audit(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
-    raise NotImplementedError
+    """Run the audit (GET with ``run``) and its repair (POST)."""
+    _require_view(request, model_admin)
+    report = None
+    repaired_changes: list[tuple[Space, CodeChange]] = []
+    repairing = request.method == "POST"
+    if repairing:
+        _require_change(request, model_admin)
+    try:
+        if repairing:
+            report, repaired_changes = invite_codes_audit_repair()
+        elif request.GET.get("run"):
+            report = audit_invite_codes(repair=False)
+    except DYNAMO_FAILURES as exc:
+        _report_dynamo_failure(request, exc)
+    if repairing and report is not None:
+        _log_changes(request, repaired_changes)
+        fixed = sum(report.repaired.values())
+        messages.success(request, f"Repaired {fixed} problem{'s' if fixed != 1 else ''} in {report.seconds:.1f} s.")
+        if report.repair_failures:
+            details = _names(f"{kind} {subject}: {error}" for kind, subject, error in report.repair_failures)
+            messages.error(request, f"Some repairs failed: {details}.")
+    sections = []
+    if report is not None:
+        sections = [
+            {"kind": kind, "title": title, "entries": getattr(report, kind)[:AUDIT_LISTED], "count": count}
+            for kind, title in AUDIT_KINDS
+            for count in [len(getattr(report, kind))]
+        ]
+    context = _context(
+        request,
+        model_admin,
+        title="Audit invite codes",
+        report=report,
+        repairing=repairing,
+        sections=sections,
+        repaired=sorted(report.repaired.items()) if report else [],
+        repaired_changes=repaired_changes,
+        listed_limit=AUDIT_LISTED,
+        audit_url=_url("audit"),
+    )
+    return render(request, "admin/invites/dynamospace/audit.html", context)

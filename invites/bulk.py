@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pynamodb.exceptions import PynamoDBException
 
+from invites.audit import AuditReport, audit_invite_codes
 from invites.selectors import spaces_for_ids
 from invites.services import CodeChange, invite_code_assign_if_missing, invite_code_regenerate
 from spaces.dynamodb import DynamoUnavailable, short_reason
@@ -111,3 +112,27 @@ def invite_codes_regenerate_many(
         else:
             outcome.left_alone.append((space, "someone else regenerated its invite code at the same moment"))
     return outcome
+
+
+def invite_codes_audit_repair() -> tuple[AuditReport, list[tuple[Space, CodeChange]]]:
+    """Run the audit with repair, and say which spaces' codes the repair changed.
+
+    The audit reports counts per problem kind; the admin log wants one entry
+    per space whose code changed (old -> new). The spaces that a repair may
+    give a new code are those without one, those sharing a code and those
+    whose code had no claim; they are re-read after the repair and compared.
+    """
+    report = audit_invite_codes(repair=True)
+    before: dict[str, str | None] = {space_id: None for space_id in report.spaces_without_code}
+    for code, space_ids in report.duplicate_codes:
+        before.update(dict.fromkeys(space_ids, code))
+    before.update(dict(report.missing_claims))
+    if not before:
+        return report, []
+    now = spaces_for_ids(space_ids=list(before))
+    changed = [
+        (space, CodeChange(space.id, before[space.id], space.invite_code))
+        for space in now.values()
+        if (space.invite_code or None) != before[space.id]
+    ]
+    return report, changed

@@ -191,6 +191,11 @@ BACKFILL_PAGE_SIZE = env_int("BACKFILL_PAGE_SIZE", 1000)  # items read per scan 
 # Above this many spaces without a code, per-space log lines need -v 2.
 BACKFILL_PER_SPACE_LOG_LIMIT = env_int("BACKFILL_PER_SPACE_LOG_LIMIT", 1000)
 
+# --- Admin pages for spaces (docs/admin.md) ------------------------------------------------
+ADMIN_SPACES_PER_PAGE = env_int("ADMIN_SPACES_PER_PAGE", 50)
+# Spaces the admin's backfill page changes per request: keeps a request within seconds.
+ADMIN_BACKFILL_PER_REQUEST = env_int("ADMIN_BACKFILL_PER_REQUEST", 500)
+
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
