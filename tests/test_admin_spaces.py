@@ -63,7 +63,7 @@ def test_viewers_get_a_read_only_list_without_buttons_or_actions(dynamo_table: o
     page = parse(response)
     assert page.regenerate_buttons == []
     assert 'name="action"' not in response.content.decode()
-    assert '_selected_action' not in response.content.decode()
+    assert "_selected_action" not in response.content.decode()
 
 
 def test_changers_get_a_regenerate_button_on_every_row_and_the_bulk_actions(dynamo_table: object, admin_users) -> None:
