@@ -1,0 +1,187 @@
+"""The admin's backfill page (preview, capped run) and audit page (findings, repair)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.models import LogEntry
+
+from spaces.models import InviteMapping, Space
+from spaces.services import space_create
+from tests.admin_pages import client_for, message_texts, url
+from tests.invariants import invariant_violations
+from tests.legacy import put_legacy_mapping, put_legacy_space
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_code(space_id: str) -> str | None:
+    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
+
+
+# --- backfill --------------------------------------------------------------------------------
+
+
+def test_the_backfill_page_offers_a_preview_and_changes_nothing_on_open(
+    dynamo_table: object, admin_users, dynamo_calls
+) -> None:
+    put_legacy_space(name="Bare")
+    dynamo_calls.reset()
+
+    response = client_for(admin_users["changer"]).get(url("backfill"))
+
+    assert response.status_code == 200
+    assert "Preview (dry run)" in response.content.decode()
+    assert "manage.py backfill_invite_codes" in response.content.decode()
+    assert dynamo_calls.total == 0
+
+
+def test_the_preview_counts_and_lists_the_spaces_without_a_code_and_writes_nothing(
+    dynamo_table: object, admin_users
+) -> None:
+    bare = {put_legacy_space(name=f"Bare {n}") for n in range(3)}
+    space_create(owner_id="o", name="Coded")
+
+    response = client_for(admin_users["changer"]).get(url("backfill"), {"preview": "1"})
+
+    content = response.content.decode()
+    assert "<strong>3</strong> spaces lack an invite code" in content
+    assert all(space_id in content for space_id in bare)
+    assert 'id="backfill-run"' in content
+    assert all(stored_code(space_id) is None for space_id in bare)
+
+
+def test_the_preview_says_at_least_when_it_stops_at_the_cap(dynamo_table: object, admin_users, settings) -> None:
+    settings.ADMIN_BACKFILL_PER_REQUEST = 2
+    for n in range(3):
+        put_legacy_space(name=f"Bare {n}")
+
+    response = client_for(admin_users["changer"]).get(url("backfill"), {"preview": "1"})
+
+    assert "<strong>at least 2</strong> spaces lack an invite code" in response.content.decode()
+
+
+def test_viewers_may_preview_but_get_no_run_button(dynamo_table: object, admin_users) -> None:
+    put_legacy_space(name="Bare")
+
+    response = client_for(admin_users["viewer"]).get(url("backfill"), {"preview": "1"})
+
+    assert response.status_code == 200
+    assert 'id="backfill-run"' not in response.content.decode()
+
+
+def test_running_the_backfill_gives_every_space_a_code_and_logs_each(dynamo_table: object, admin_users) -> None:
+    bare = [put_legacy_space(name=f"Bare {n}") for n in range(3)]
+    coded = space_create(owner_id="o", name="Coded")
+
+    response = client_for(admin_users["changer"]).post(url("backfill"))
+
+    assert response.status_code == 200
+    assert all(stored_code(space_id) for space_id in bare)
+    assert stored_code(coded.id) == coded.invite_code
+    texts = message_texts(response)
+    assert texts[0].startswith("Gave invite codes to 3 spaces in ")
+    assert "nothing: every space has a code" in response.content.decode()
+    assert sorted(LogEntry.objects.values_list("object_id", flat=True)) == sorted(bare)
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_a_backfill_run_stops_at_the_cap_and_says_what_remains(dynamo_table: object, admin_users, settings) -> None:
+    settings.ADMIN_BACKFILL_PER_REQUEST = 2
+    bare = [put_legacy_space(name=f"Bare {n}") for n in range(3)]
+
+    response = client_for(admin_users["changer"]).post(url("backfill"))
+
+    assert sum(1 for space_id in bare if stored_code(space_id)) == 2
+    texts = message_texts(response)
+    assert texts[0].startswith("Gave invite codes to 2 spaces")
+    assert any("more spaces may lack a code" in text and "manage.py backfill_invite_codes" in text for text in texts)
+    assert invariant_violations() == []
+
+
+def test_an_unreachable_dynamodb_on_the_backfill_page_is_a_message(unreachable_dynamo: None, admin_users) -> None:
+    client = client_for(admin_users["changer"])
+
+    preview = client.get(url("backfill"), {"preview": "1"})
+    run = client.post(url("backfill"))
+
+    for response in (preview, run):
+        assert response.status_code == 200
+        assert message_texts(response)[0].startswith("DynamoDB cannot be reached")
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+def broken_table() -> dict[str, str]:
+    """A space without a code, a stale mapping, and a mapping of a deleted space."""
+    bare = put_legacy_space(name="Bare")
+    space = space_create(owner_id="o", name="Moved on")
+    put_legacy_mapping(code="OLDCODE2", space_id=space.id)
+    put_legacy_mapping(code="GONE2345", space_id="deleted-space")
+    return {"bare": bare, "moved": space.id}
+
+
+def test_opening_the_audit_page_runs_nothing(dynamo_table: object, admin_users, dynamo_calls) -> None:
+    dynamo_calls.reset()
+
+    response = client_for(admin_users["changer"]).get(url("audit"))
+
+    assert response.status_code == 200 and "Run the audit" in response.content.decode()
+    assert dynamo_calls.total == 0
+
+
+def test_the_audit_lists_what_it_finds_and_offers_a_repair(dynamo_table: object, admin_users) -> None:
+    ids = broken_table()
+
+    response = client_for(admin_users["changer"]).get(url("audit"), {"run": "1"})
+
+    report = response.context["report"]
+    assert report.spaces_without_code == [ids["bare"]]
+    assert report.stale_mappings == [("OLDCODE2", ids["moved"], stored_code(ids["moved"]))]
+    assert report.mappings_with_missing_space == [("GONE2345", "deleted-space")]
+    content = response.content.decode()
+    assert "3 problems" in content and ids["bare"] in content and "OLDCODE2" in content
+    assert 'id="audit-repair"' in content
+    assert stored_code(ids["bare"]) is None
+
+
+def test_viewers_see_the_findings_without_a_repair_button(dynamo_table: object, admin_users) -> None:
+    broken_table()
+
+    response = client_for(admin_users["viewer"]).get(url("audit"), {"run": "1"})
+
+    assert response.status_code == 200
+    assert 'id="audit-repair"' not in response.content.decode()
+
+
+def test_the_repair_fixes_every_finding_and_logs_the_code_it_gave(dynamo_table: object, admin_users) -> None:
+    ids = broken_table()
+    client = client_for(admin_users["changer"])
+
+    response = client.post(url("audit"))
+
+    assert response.status_code == 200
+    assert message_texts(response)[0].startswith("Repaired 3 problems")
+    assert invariant_violations(require_codes=True) == []
+    assert not InviteMapping.count("INVITE#OLDCODE2")
+    (entry,) = LogEntry.objects.all()
+    assert entry.object_id == ids["bare"]
+    assert entry.get_change_message() == f"Changed invite code from (none) to {stored_code(ids['bare'])}."
+    again = client.get(url("audit"), {"run": "1"})
+    assert again.context["report"].clean
+
+
+def test_an_unreachable_dynamodb_on_the_audit_page_is_a_message(unreachable_dynamo: None, admin_users) -> None:
+    client = client_for(admin_users["changer"])
+
+    for response in (client.get(url("audit"), {"run": "1"}), client.post(url("audit"))):
+        assert response.status_code == 200
+        assert message_texts(response)[0].startswith("DynamoDB cannot be reached")
+
+
+def test_the_audit_page_has_the_admin_breadcrumbs(dynamo_table: object, admin_users) -> None:
+    response = client_for(admin_users["viewer"]).get(url("audit"))
+
+    content = response.content.decode()
+    assert '<div class="breadcrumbs">' in content
+    assert f'<a href="{url("changelist")}">Spaces</a>' in content and "&rsaquo; Audit" in content
