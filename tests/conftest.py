@@ -116,3 +116,11 @@ def unreachable_dynamo(dynamo_table: dynamodb.TableBinding) -> Iterator[None]:
     dynamodb.bind_table(host=f"http://127.0.0.1:{embedded_dynamodb.free_port()}", max_attempts=1)
     yield
     dynamodb.bind_table(binding=dynamo_table)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test item, so fixtures (the browser's screenshot) see failures."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
