@@ -29,3 +29,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .run staticfiles
+
+# Browser tests (tests/test_admin_browser.py) drive Debian's Chromium through
+# Playwright; nothing ever downloads a browser. `make test` installs the
+# package when it is missing (root, or sudo).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: chromium
+test: chromium
+chromium:
+	test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)

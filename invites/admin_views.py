@@ -28,11 +28,13 @@ from pynamodb.exceptions import PynamoDBException
 
 from invites import selectors
 from invites.audit import audit_invite_codes
-from invites.backfill import BackfillConfigError, BackfillReport, backfill_missing_codes
+from invites.backfill import BackfillConfigError
 from invites.bulk import (
+    BackfillBatch,
     BulkOutcome,
     invite_codes_add_missing,
     invite_codes_audit_repair,
+    invite_codes_backfill_batch,
     invite_codes_regenerate_many,
 )
 from invites.models import DynamoSpace
@@ -159,11 +161,10 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 
 def _cursor_trail(raw: str | None) -> list[str] | None:
-    """The ``back`` parameter: ``after`` values of earlier pages, oldest first ("" = first page)."""
+    """The ``back`` parameter: ``after`` cursors of earlier pages, oldest first ("" = first page)."""
     if raw is None:
         return None
-    trail = raw.split(",")
-    return [cursor for cursor in trail if cursor == "" or is_valid_space_id(cursor)]
+    return [cursor for cursor in raw.split(",") if cursor == "" or selectors.key_from_cursor(cursor)]
 
 
 def _list_query(**params: str | None) -> str:
@@ -179,12 +180,13 @@ def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse
     has_code_param = request.GET.get("has_code", "")
     has_code = HAS_CODE_CHOICES.get(has_code_param)
     after = request.GET.get("after") or None
-    if after is not None and not is_valid_space_id(after):
+    if after is not None and selectors.key_from_cursor(after) is None:
         messages.error(request, "That page cursor is not valid; showing the first page.")
         after = None
     trail = _cursor_trail(request.GET.get("back")) if after else None
     spaces: list[Space] = []
     next_cursor = None
+    short_page = False
     search_note = ""
     failed = False
     try:
@@ -192,8 +194,8 @@ def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse
             found = selectors.space_search(query=query)
             spaces, search_note = found.spaces, found.note
         else:
-            page = selectors.space_page(page_size=model_admin.list_per_page, after=after, has_code=has_code)
-            spaces, next_cursor = page.spaces, page.next_cursor
+            page = selectors.space_page(page_size=model_admin.list_per_page, cursor=after, has_code=has_code)
+            spaces, next_cursor, short_page = page.spaces, page.next_cursor, page.short
     except DYNAMO_FAILURES as exc:
         _report_dynamo_failure(request, exc)
         failed = True
@@ -236,6 +238,7 @@ def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse
         next_url=next_url,
         previous_url=previous_url,
         page_is_first=after is None,
+        short_page=short_page,
         actions=ACTIONS,
         dynamo_failed=failed,
         list_url=request.get_full_path(),
@@ -433,27 +436,29 @@ def backfill(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
     """Preview (a dry run, GET) and run (POST) the backfill, capped per request."""
     _require_view(request, model_admin)
     cap = settings.ADMIN_BACKFILL_PER_REQUEST
-    report = None
+    batch = None
     ran = request.method == "POST"
     if ran:
         _require_change(request, model_admin)
     try:
-        if ran:
-            report = backfill_missing_codes(dry_run=False, limit=cap, actor_id=str(request.user.pk), source=SOURCE)
-        elif request.GET.get("preview"):
-            report = backfill_missing_codes(dry_run=True, limit=cap, source=SOURCE)
+        if ran or request.GET.get("preview"):
+            batch = invite_codes_backfill_batch(
+                dry_run=not ran, cap=cap, actor_id=str(request.user.pk) if ran else None, source=SOURCE
+            )
     except BackfillConfigError as exc:
         messages.error(request, f"The backfill cannot run: {exc}")
     except DYNAMO_FAILURES as exc:
         _report_dynamo_failure(request, exc)
-    if ran and report is not None:
-        for space_id, name, new_code in report.changes:
+    if ran and batch is not None:
+        for space_id, name, new_code in batch.report.changes:
             _log_code_change(request, space_id=space_id, name=name, old_code=None, new_code=new_code)
-        _report_backfill(request, report)
+        _report_backfill(request, batch)
+    report = batch.report if batch else None
     context = _context(
         request,
         model_admin,
         title="Backfill missing invite codes",
+        batch=batch,
         report=report,
         ran=ran,
         cap=cap,
@@ -465,7 +470,8 @@ def backfill(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
     return render(request, "admin/invites/dynamospace/backfill.html", context)
 
 
-def _report_backfill(request: HttpRequest, report: BackfillReport) -> None:
+def _report_backfill(request: HttpRequest, batch: BackfillBatch) -> None:
+    report = batch.report
     plural = "s" if report.updated != 1 else ""
     messages.success(request, f"Gave invite codes to {report.updated} space{plural} in {report.seconds:.1f} s.")
     if report.skipped_already_had_code:
@@ -475,7 +481,7 @@ def _report_backfill(request: HttpRequest, report: BackfillReport) -> None:
     if report.failed:
         details = _names(f"{name or space_id} ({space_id}): {error}" for space_id, name, error in report.failed)
         messages.error(request, f"Failed for {len(report.failed)} spaces: {details}.")
-    if not report.complete:
+    if not batch.scan_reached_the_end:
         messages.warning(
             request,
             "This request stopped at its cap; more spaces may lack a code. Run it again, or use "

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pynamodb.exceptions import PynamoDBException
 
 from invites.audit import AuditReport, audit_invite_codes
-from invites.selectors import spaces_for_ids
+from invites.backfill import BackfillReport, backfill_missing_codes
+from invites.selectors import space_page, spaces_for_ids
 from invites.services import CodeChange, invite_code_assign_if_missing, invite_code_regenerate
 from spaces.dynamodb import DynamoUnavailable, short_reason
 from spaces.exceptions import DomainError
@@ -136,3 +137,34 @@ def invite_codes_audit_repair() -> tuple[AuditReport, list[tuple[Space, CodeChan
         if (space.invite_code or None) != before[space.id]
     ]
     return report, changed
+
+
+@dataclass(frozen=True)
+class BackfillBatch:
+    """One capped backfill request of the admin: what the bounded scan found and what the backfill did."""
+
+    report: BackfillReport
+    found: int  # spaces without a code found by this request's scan (at most the cap)
+    # False when the scan stopped at the cap or at its request budget: more may lack a code.
+    scan_reached_the_end: bool
+
+
+def invite_codes_backfill_batch(*, dry_run: bool, cap: int, actor_id: str | None, source: str) -> BackfillBatch:
+    """Find up to ``cap`` spaces without a code with a bounded Scan, then backfill exactly those.
+
+    The backfill service's own table scan reads until it has found its limit,
+    which on a large table with few spaces left to fix is most of the table:
+    too long for a web request. The admin's list scan has a request budget
+    (``invites.selectors.MAX_SCAN_REQUESTS_PER_PAGE``), so a request stays
+    short; the targeted backfill re-reads the spaces strongly consistently
+    and never touches one that has a code by then.
+    """
+    page = space_page(page_size=cap, has_code=False)
+    report = backfill_missing_codes(
+        dry_run=dry_run,
+        space_ids=[space.id for space in page.spaces],
+        limit=cap,
+        actor_id=actor_id,
+        source=source,
+    )
+    return BackfillBatch(report=report, found=len(page.spaces), scan_reached_the_end=page.next_cursor is None)

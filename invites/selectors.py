@@ -1,37 +1,66 @@
 """Reads for the admin's space pages: a cursor-paged list, search, one space in full.
 
-A page of the space list is one filtered Scan that stops as soon as it holds
-one row more than it shows (to know whether a next page exists): it never
-reads the rest of the table. The cursor is the id of the last space shown,
-which is the Scan's exclusive start key (``SPACE#<id>`` / ``METADATA``).
+A page of the space list is a filtered Scan that stops as soon as it holds
+one row more than it shows (to know whether a next page exists), or after a
+fixed number of Scan requests, whichever comes first: a page never reads the
+rest of the table. When the request budget runs out first, the page is short
+and its cursor resumes the Scan where it stopped. The cursor is the Scan's
+exclusive start key, encoded for a URL.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
 from invites import codes
 from invites.services import invite_code_resolve
 from spaces import keys
-from spaces.dynamodb import get_many, translate_unreachable
+from spaces.dynamodb import get_many, table_connection, translate_unreachable
 from spaces.exceptions import InvalidInviteCode
 from spaces.ids import is_valid_space_id
 from spaces.models import CodeClaim, InviteMapping, Membership, Space
 from spaces.selectors import space_members
 
 # DynamoDB's Limit counts items *evaluated*, before the filter keeps only the
-# space items; reading a few hundred per request keeps the number of round
-# trips per page low without pulling a large part of the table.
-SCAN_ITEMS_PER_REQUEST = 400
+# space items (about one item in four in a typical table).
+SCAN_ITEMS_PER_REQUEST = 1000
+# The most Scan requests one page may make: a filter that matches few spaces
+# gives a short page with a cursor instead of a long request.
+MAX_SCAN_REQUESTS_PER_PAGE = 10
+MAX_CURSOR_PART_LENGTH = 1024
+
+ScanKey = dict[str, dict[str, str]]
 
 
 @dataclass(frozen=True)
 class SpacePage:
     spaces: list[Space]
-    # Id of the last space shown when more may follow; None on the last page.
+    # Where the next page starts; None on the last page.
     next_cursor: str | None
+    # True when the request budget ran out before the page was full.
+    short: bool = False
+
+
+def cursor_from_key(key: ScanKey) -> str:
+    raw = f"{key['PK']['S']}\n{key['SK']['S']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def key_from_cursor(cursor: str) -> ScanKey | None:
+    """The Scan start key in a cursor, or None when the text is not a cursor we made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    parts = raw.split("\n")
+    if len(parts) != 2 or not all(0 < len(part) <= MAX_CURSOR_PART_LENGTH for part in parts):
+        return None
+    return {"PK": {"S": parts[0]}, "SK": {"S": parts[1]}}
 
 
 @dataclass(frozen=True)
@@ -55,29 +84,35 @@ class CodeConsistency:
         return not self.problems
 
 
-def space_page(*, page_size: int, after: str | None = None, has_code: bool | None = None) -> SpacePage:
-    """One page of spaces in Scan order, optionally only those with (or without) a code."""
+def space_page(*, page_size: int, cursor: str | None = None, has_code: bool | None = None) -> SpacePage:
+    """One page of spaces in Scan order, optionally only those with (or without) a code.
+
+    Raises ValueError for a cursor this module did not make.
+    """
     condition = Space.sk == keys.SPACE_METADATA_SK
     if has_code is True:
         condition &= Space.invite_code.exists()
     elif has_code is False:
         condition &= Space.invite_code.does_not_exist()
-    start_key = None
-    if after:
-        pk, sk = Space.key(after)
-        start_key = {"PK": {"S": pk}, "SK": {"S": sk}}
-    with translate_unreachable():
-        found = list(
-            Space.scan(
-                filter_condition=condition,
-                limit=page_size + 1,
-                last_evaluated_key=start_key,
-                page_size=SCAN_ITEMS_PER_REQUEST,
+    start_key = key_from_cursor(cursor) if cursor else None
+    if cursor and start_key is None:
+        raise ValueError("not a page cursor")
+    connection = table_connection()
+    found: list[Space] = []
+    for _request in range(MAX_SCAN_REQUESTS_PER_PAGE):
+        with translate_unreachable():
+            response: dict[str, Any] = connection.scan(
+                filter_condition=condition, limit=SCAN_ITEMS_PER_REQUEST, exclusive_start_key=start_key
             )
-        )
-    shown = found[:page_size]
-    has_more = len(found) > page_size
-    return SpacePage(spaces=shown, next_cursor=shown[-1].id if has_more and shown else None)
+        found.extend(Space.from_raw_data(raw) for raw in response.get("Items", []))
+        start_key = response.get("LastEvaluatedKey")
+        if len(found) > page_size:
+            shown = found[:page_size]
+            last = shown[-1]
+            return SpacePage(shown, cursor_from_key({"PK": {"S": last.pk}, "SK": {"S": last.sk}}))
+        if start_key is None:
+            return SpacePage(found, None)
+    return SpacePage(found, cursor_from_key(start_key), short=True)
 
 
 def space_search(*, query: str) -> SpaceSearchResult:

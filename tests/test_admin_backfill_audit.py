@@ -185,3 +185,22 @@ def test_the_audit_page_has_the_admin_breadcrumbs(dynamo_table: object, admin_us
     content = response.content.decode()
     assert '<div class="breadcrumbs">' in content
     assert f'<a href="{url("changelist")}">Spaces</a>' in content and "&rsaquo; Audit" in content
+
+
+def test_a_backfill_request_reads_at_most_its_scan_budget(
+    dynamo_table: object, admin_users, monkeypatch: pytest.MonkeyPatch, dynamo_calls
+) -> None:
+    from invites import selectors
+
+    monkeypatch.setattr(selectors, "SCAN_ITEMS_PER_REQUEST", 3)
+    monkeypatch.setattr(selectors, "MAX_SCAN_REQUESTS_PER_PAGE", 2)
+    bare = [put_legacy_space(name=f"Bare {n}") for n in range(6)]  # a space item and a membership each
+    dynamo_calls.reset()
+
+    response = client_for(admin_users["changer"]).post(url("backfill"))
+
+    assert dynamo_calls.calls["Scan"] == 2
+    given = [space_id for space_id in bare if stored_code(space_id)]
+    assert 0 < len(given) < len(bare)
+    assert any("more spaces may lack a code" in text for text in message_texts(response))
+    assert invariant_violations() == []
