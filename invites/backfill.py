@@ -387,37 +387,41 @@ class _Run:
             for space in chunk:
                 self._emit(SpaceOutcome(space.id, _name(space), "would_update"))
             return
+        handled: set[str] = set()
+        names = {space.id: _name(space) for space in chunk}
+
+        def on_change(change: engine.CodeChange) -> None:
+            handled.add(change.space_id)
+            self._emit_change(names.get(change.space_id, ""), change)
+
         try:
-            changes = engine.invite_code_assign_if_missing(spaces=chunk, actor_id=self.actor_id, source=self.source)
+            engine.invite_code_assign_if_missing(
+                spaces=chunk, actor_id=self.actor_id, source=self.source, on_change=on_change
+            )
+            return
         except DynamoUnavailable:
             raise
-        except Exception:  # retried one space at a time below to find the culprit
-            changes = None
-        if changes is not None:
-            self._emit_changes(chunk, changes)
-            return
-        # Something in the chunk failed: redo it space by space so that one bad
-        # space is reported with its error and the others still get their code.
+        except Exception as exc:
+            logger.debug("A chunk of %d spaces failed (%s); retrying one by one", len(chunk), short_reason(exc))
+        # Something in the chunk failed: redo the rest space by space so that one
+        # bad space is reported with its error and the others still get a code.
         for space in chunk:
+            if space.id in handled or space.invite_code:
+                continue
             try:
-                single = engine.invite_code_assign_if_missing(
-                    spaces=[space], actor_id=self.actor_id, source=self.source
+                engine.invite_code_assign_if_missing(
+                    spaces=[space], actor_id=self.actor_id, source=self.source, on_change=on_change
                 )
             except DynamoUnavailable:
                 raise
             except Exception as exc:  # reported per space, the run goes on
                 self._emit(SpaceOutcome(space.id, _name(space), "failed", error=_describe(exc)))
-                continue
-            self._emit_changes([space], single)
 
-    def _emit_changes(self, chunk: list[Space], changes: list[engine.CodeChange]) -> None:
-        names = {space.id: _name(space) for space in chunk}
-        for change in changes:
-            name = names.get(change.space_id, "")
-            if change.applied:
-                self._emit(SpaceOutcome(change.space_id, name, "updated", new_code=change.new_code))
-            else:
-                self._emit(SpaceOutcome(change.space_id, name, "skipped_already_had_code"))
+    def _emit_change(self, name: str, change: engine.CodeChange) -> None:
+        if change.applied:
+            self._emit(SpaceOutcome(change.space_id, name, "updated", new_code=change.new_code))
+        else:
+            self._emit(SpaceOutcome(change.space_id, name, "skipped_already_had_code"))
 
     def _record(self, chunk: list[Space]) -> None:
         for space in chunk:
@@ -467,11 +471,23 @@ class JsonReportWriter:
             self._handle.close()
 
 
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+    }
+)
+
+
 def ensure_table_reachable() -> None:
     """One DescribeTable; raises :class:`DynamoUnavailable` with a one-line reason.
 
     Call it with a binding of short timeouts and few attempts: it is how the
-    command fails within seconds, not after a storm of retries.
+    command fails within seconds, not after a storm of retries. An answer
+    that proves the endpoint is there (throttling, or DescribeTable not being
+    allowed by the caller's IAM policy) counts as reachable.
     """
     from spaces.dynamodb import botocore_client, error_code, is_unreachable
 
@@ -479,13 +495,15 @@ def ensure_table_reachable() -> None:
     where = binding.host or f"AWS {binding.region}"
     try:
         botocore_client().describe_table(TableName=binding.table_name)
-    except Exception as exc:  # every way of failing here means "cannot use the table"
-        if error_code(exc) == "ResourceNotFoundException":
+    except Exception as exc:
+        code = error_code(exc)
+        if code == "ResourceNotFoundException":
             raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} does not exist at {where}") from exc
-        reason = short_reason(exc) if is_unreachable(exc) or error_code(exc) else f"{type(exc).__name__}: {exc}"
-        raise DynamoUnavailable(
-            f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {reason}"
-        ) from exc
+        if is_unreachable(exc) or code in CREDENTIAL_ERROR_CODES or code is None:
+            raise DynamoUnavailable(
+                f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {short_reason(exc)}"
+            ) from exc
+        logger.debug("DescribeTable answered %s; the endpoint is there", code)
 
 
 def _describe(exc: BaseException) -> str:

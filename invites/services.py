@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -224,7 +225,11 @@ def invite_code_regenerate(
 
 
 def invite_code_assign_if_missing(
-    *, spaces: list[Space], actor_id: str | None = None, source: str = "backfill"
+    *,
+    spaces: list[Space],
+    actor_id: str | None = None,
+    source: str = "backfill",
+    on_change: Callable[[CodeChange], None] | None = None,
 ) -> list[CodeChange]:
     """Give each space a code only if it still has none at the moment of the write.
 
@@ -232,25 +237,49 @@ def invite_code_assign_if_missing(
     (reported with ``applied=False`` and that space's code unknown). Safe to
     repeat and to run concurrently. Round trips: one claim and one switch per
     space, plus one batch write per 25 spaces for the mappings.
+
+    ``on_change`` hears of each change as soon as it is made, so a caller
+    whose call fails part way knows which spaces were already handled. On a
+    failure, the mappings of the spaces not switched yet are removed (best
+    effort) before the error propagates: no mapping outlives its write.
     """
     with translate_unreachable():
         wanting = [space for space in spaces if not space.invite_code]
         now = utc_now_iso()
         claimed = [(space, invite_code_claim_new(space_id=space.id)) for space in wanting]
-        write_batch(puts=[InviteMapping.build(code, space.id, now) for space, code in claimed])
         changes: list[CodeChange] = []
         lost_mappings: list[InviteMapping] = []
-        for space, code in claimed:
-            if _switch_code(space, code):
-                change = CodeChange(space.id, None, code)
-                _log_change(change, actor_id=actor_id, source=source)
-            else:
-                change = CodeChange(space.id, None, None, applied=False)
-                lost_mappings.append(InviteMapping(*InviteMapping.key(code, space.id)))
-            changes.append(change)
+        switched: set[str] = set()
+        try:
+            write_batch(puts=[InviteMapping.build(code, space.id, now) for space, code in claimed])
+            for space, code in claimed:
+                if _switch_code(space, code):
+                    change = CodeChange(space.id, None, code)
+                    _log_change(change, actor_id=actor_id, source=source)
+                else:
+                    change = CodeChange(space.id, None, None, applied=False)
+                    lost_mappings.append(InviteMapping(*InviteMapping.key(code, space.id)))
+                switched.add(space.id)
+                changes.append(change)
+                if on_change is not None:
+                    on_change(change)
+        except Exception:
+            unswitched = [(space, code) for space, code in claimed if space.id not in switched]
+            _delete_quietly(lost_mappings + [InviteMapping(*InviteMapping.key(code, s.id)) for s, code in unswitched])
+            raise
         if lost_mappings:
             write_batch(deletes=lost_mappings)
         return changes
+
+
+def _delete_quietly(mappings: list[InviteMapping]) -> None:
+    """Clean-up on the way out of a failure: the original error matters more than this one."""
+    if not mappings:
+        return
+    try:
+        write_batch(deletes=mappings)
+    except Exception:
+        logger.warning("Could not remove %d unused invite mappings; the audit will", len(mappings))
 
 
 # --- resolving and joining ----------------------------------------------------------
