@@ -344,7 +344,7 @@ def regenerate(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) 
     list_url = _url("changelist")
     next_url = _safe_next(request, list_url)
     try:
-        space, _members = selectors.space_detail(space_id=space_id) if is_valid_space_id(space_id) else (None, [])
+        space = selectors.space_by_id(space_id=space_id)
         if space is None:
             raise SpaceNotFound(space_id)
         current = space.invite_code or None

@@ -179,13 +179,20 @@ def invite_code_consistency(*, space: Space) -> CodeConsistency:
     return CodeConsistency(code=code, mapping_present=mapping_key in found, claimed_by=claimed_by, problems=problems)
 
 
-def space_detail(*, space_id: str) -> tuple[Space | None, list[Membership]]:
-    """The space (strongly consistent) and its members; None when there is no such space."""
+def space_by_id(*, space_id: str) -> Space | None:
+    """The space, strongly consistent (it may be about to be written); None when there is none."""
     if not is_valid_space_id(space_id):
-        return None, []
+        return None
     with translate_unreachable():
         try:
-            space = Space.get(*Space.key(space_id), consistent_read=True)
+            return Space.get(*Space.key(space_id), consistent_read=True)
         except DoesNotExist:
-            return None, []
+            return None
+
+
+def space_detail(*, space_id: str) -> tuple[Space | None, list[Membership]]:
+    """The space (strongly consistent) and its members; None when there is no such space."""
+    space = space_by_id(space_id=space_id)
+    if space is None:
+        return None, []
     return space, space_members(space_id=space_id)

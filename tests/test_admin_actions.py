@@ -137,6 +137,18 @@ def test_a_space_that_got_a_code_after_the_list_was_shown_is_not_overwritten_sil
     assert stored_code(space_id) == given_meanwhile
 
 
+def test_the_confirmed_regeneration_reads_the_space_once_and_makes_three_writes(
+    dynamo_table: object, admin_users, dynamo_calls
+) -> None:
+    space = space_create(owner_id="o", name="Club")
+    client = client_for(admin_users["changer"])
+    dynamo_calls.reset()
+
+    client.post(url("regenerate", space.id), {"expected_code": space.invite_code, "confirm": "yes"})
+
+    assert dict(dynamo_calls.calls) == {"GetItem": 1, "PutItem": 1, "BatchWriteItem": 1, "UpdateItem": 1}
+
+
 def test_each_regeneration_is_written_to_the_admin_log(dynamo_table: object, admin_users) -> None:
     space = space_create(owner_id="o", name="Logged")
     changer = admin_users["changer"]
