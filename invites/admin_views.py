@@ -443,7 +443,11 @@ def backfill(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
     try:
         if ran or request.GET.get("preview"):
             batch = invite_codes_backfill_batch(
-                dry_run=not ran, cap=cap, actor_id=str(request.user.pk) if ran else None, source=SOURCE
+                dry_run=not ran,
+                cap=cap,
+                seconds=settings.ADMIN_BACKFILL_SECONDS,
+                actor_id=str(request.user.pk) if ran else None,
+                source=SOURCE,
             )
     except BackfillConfigError as exc:
         messages.error(request, f"The backfill cannot run: {exc}")
@@ -481,11 +485,11 @@ def _report_backfill(request: HttpRequest, batch: BackfillBatch) -> None:
     if report.failed:
         details = _names(f"{name or space_id} ({space_id}): {error}" for space_id, name, error in report.failed)
         messages.error(request, f"Failed for {len(report.failed)} spaces: {details}.")
-    if not batch.scan_reached_the_end:
+    if batch.more_may_remain:
         messages.warning(
             request,
-            "This request stopped at its cap; more spaces may lack a code. Run it again, or use "
-            "`manage.py backfill_invite_codes` for large tables.",
+            "This request stopped at its cap or its time budget; more spaces may lack a code. Run it again, "
+            "or use `manage.py backfill_invite_codes` for large tables.",
         )
 
 

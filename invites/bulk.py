@@ -9,6 +9,7 @@ of waiting for each to time out.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from pynamodb.exceptions import PynamoDBException
@@ -139,32 +140,60 @@ def invite_codes_audit_repair() -> tuple[AuditReport, list[tuple[Space, CodeChan
     return report, changed
 
 
+# The admin's backfill writes in chunks and starts no new chunk once its time
+# budget is spent, so a request ends within seconds whatever DynamoDB's speed.
+BACKFILL_CHUNK = 50
+
+
 @dataclass(frozen=True)
 class BackfillBatch:
     """One capped backfill request of the admin: what the bounded scan found and what the backfill did."""
 
     report: BackfillReport
     found: int  # spaces without a code found by this request's scan (at most the cap)
+    handled: int  # of those, the spaces handed to the backfill before the time budget ran out
     # False when the scan stopped at the cap or at its request budget: more may lack a code.
     scan_reached_the_end: bool
 
+    @property
+    def more_may_remain(self) -> bool:
+        return not self.scan_reached_the_end or self.handled < self.found
 
-def invite_codes_backfill_batch(*, dry_run: bool, cap: int, actor_id: str | None, source: str) -> BackfillBatch:
-    """Find up to ``cap`` spaces without a code with a bounded Scan, then backfill exactly those.
+
+def invite_codes_backfill_batch(
+    *, dry_run: bool, cap: int, seconds: float, actor_id: str | None, source: str
+) -> BackfillBatch:
+    """Find up to ``cap`` spaces without a code with a bounded Scan, then backfill those, within ``seconds``.
 
     The backfill service's own table scan reads until it has found its limit,
     which on a large table with few spaces left to fix is most of the table:
     too long for a web request. The admin's list scan has a request budget
-    (``invites.selectors.MAX_SCAN_REQUESTS_PER_PAGE``), so a request stays
-    short; the targeted backfill re-reads the spaces strongly consistently
-    and never touches one that has a code by then.
+    (``invites.selectors.MAX_SCAN_REQUESTS_PER_PAGE``); the targeted backfill
+    re-reads the spaces strongly consistently and never touches one that has
+    a code by then. Writes go in chunks; no chunk starts after ``seconds``.
     """
+    started = time.monotonic()
     page = space_page(page_size=cap, has_code=False)
-    report = backfill_missing_codes(
-        dry_run=dry_run,
-        space_ids=[space.id for space in page.spaces],
-        limit=cap,
-        actor_id=actor_id,
-        source=source,
+    space_ids = [space.id for space in page.spaces]
+    chunk_size = len(space_ids) if dry_run else BACKFILL_CHUNK
+    total = BackfillReport(dry_run=dry_run)
+    handled = 0
+    for start in range(0, len(space_ids), max(chunk_size, 1)):
+        if handled and time.monotonic() - started > seconds:
+            break
+        chunk = space_ids[start : start + chunk_size]
+        part = backfill_missing_codes(
+            dry_run=dry_run, space_ids=chunk, limit=len(chunk), actor_id=actor_id, source=source
+        )
+        handled += len(chunk)
+        total.total_spaces += part.total_spaces
+        total.missing += part.missing
+        total.updated += part.updated
+        total.skipped_already_had_code += part.skipped_already_had_code
+        total.failed += part.failed
+        total.changes += part.changes
+    total.complete = page.next_cursor is None and handled == len(space_ids)
+    total.seconds = time.monotonic() - started
+    return BackfillBatch(
+        report=total, found=len(space_ids), handled=handled, scan_reached_the_end=page.next_cursor is None
     )
-    return BackfillBatch(report=report, found=len(page.spaces), scan_reached_the_end=page.next_cursor is None)

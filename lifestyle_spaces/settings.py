@@ -195,6 +195,8 @@ BACKFILL_PER_SPACE_LOG_LIMIT = env_int("BACKFILL_PER_SPACE_LOG_LIMIT", 1000)
 ADMIN_SPACES_PER_PAGE = env_int("ADMIN_SPACES_PER_PAGE", 50)
 # Spaces the admin's backfill page changes per request: keeps a request within seconds.
 ADMIN_BACKFILL_PER_REQUEST = env_int("ADMIN_BACKFILL_PER_REQUEST", 500)
+# No new chunk of 50 spaces starts after this many seconds of a backfill request.
+ADMIN_BACKFILL_SECONDS = env_float("ADMIN_BACKFILL_SECONDS", 4.0)
 
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -204,3 +204,22 @@ def test_a_backfill_request_reads_at_most_its_scan_budget(
     assert 0 < len(given) < len(bare)
     assert any("more spaces may lack a code" in text for text in message_texts(response))
     assert invariant_violations() == []
+
+
+def test_a_backfill_request_starts_no_new_chunk_after_its_time_budget(
+    dynamo_table: object, admin_users, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    from invites import bulk
+
+    monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 2)
+    settings.ADMIN_BACKFILL_SECONDS = 0  # spent at once: only the first chunk runs
+    bare = [put_legacy_space(name=f"Bare {n}") for n in range(5)]
+
+    response = client_for(admin_users["changer"]).post(url("backfill"))
+
+    assert sum(1 for space_id in bare if stored_code(space_id)) == 2
+    texts = message_texts(response)
+    assert texts[0].startswith("Gave invite codes to 2 spaces")
+    assert any("time budget" in text for text in texts)
+    assert "more spaces may lack a code" in response.content.decode()
+    assert invariant_violations() == []
