@@ -166,7 +166,8 @@ def _find_problems(snapshot: _Snapshot, report: AuditReport, grace_seconds: floa
     for code, space_id, created_at in snapshot.mappings:
         claim = snapshot.claims.get(code.upper())
         in_flight = (
-            claim is not None
+            grace_seconds > 0
+            and claim is not None
             and claim.space_id == space_id
             and min(_age_seconds(claim.created_at, now), _age_seconds(created_at, now)) < grace_seconds
         )

@@ -139,26 +139,34 @@ class BackfillReport:
 class RateLimiter:
     """A token bucket shared by threads: ``acquire()`` blocks until a write may go."""
 
-    def __init__(self, per_second: float) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if per_second <= 0:
             raise BackfillConfigError("max writes per second must be positive")
         self.per_second = per_second
         self.capacity = max(1.0, per_second)  # at most one second of burst
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = 1.0
-        self._updated = time.monotonic()
+        self._updated = clock()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         while True:
             with self._lock:
-                now = time.monotonic()
+                now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_second)
                 self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - 1e-9:  # tolerate float rounding of elapsed * rate
+                    self._tokens = max(0.0, self._tokens - 1)
                     return
                 wait = (1 - self._tokens) / self.per_second
-            time.sleep(wait)
+            self._sleep(wait)
 
 
 _thread_state = threading.local()

@@ -211,7 +211,7 @@ def test_an_unreachable_endpoint_exits_with_status_two_quickly(dynamo_table: obj
     bind_table()
     started = time.monotonic()
     try:
-        error, lines = run_failing()
+        error, _ = run_failing()
     finally:
         bind_table(binding=dynamo_table)  # type: ignore[arg-type]
 
@@ -287,16 +287,18 @@ def test_a_code_given_by_the_api_after_the_scan_is_kept_and_counted_as_skipped(
 # --- throttling --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_throttled_calls_are_retried_and_never_counted_as_failures(dynamo_table: object) -> None:
-    space_ids = [put_legacy_space(name=f"Throttled {n}", with_owner_membership=False) for n in range(20)]
-    throttler = Throttler(share=0.3)
+    # Adaptive retries slow the whole client down after each throttle, so keep this small.
+    space_ids = [put_legacy_space(name=f"Throttled {n}", with_owner_membership=False) for n in range(12)]
+    throttler = Throttler(share=0.15)
 
     with client_hook("before-send.dynamodb", throttler):
         lines = run_backfill("--workers", "4", "--segments", "2")
 
-    assert throttler.injected > 5
+    assert throttler.injected >= 3
     assert "INFO - Failed: 0" in lines
-    assert "INFO - Successfully updated: 20" in lines
+    assert "INFO - Successfully updated: 12" in lines
     assert all(stored_code(space_id) for space_id in space_ids)
     assert invariant_violations(require_codes=True) == []
 

@@ -1,0 +1,246 @@
+"""``audit_invite_codes``: each kind of inconsistency found, reported and repaired."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from invites import services as engine
+from invites.audit import audit_invite_codes
+from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
+from spaces.services import space_create
+from tests.invariants import invariant_violations
+from tests.legacy import put_legacy_mapping, put_legacy_space
+
+pytestmark = pytest.mark.django_db
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - ")
+
+
+def run_audit(*args: str) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    try:
+        call_command("audit_invite_codes", "--grace-seconds", "0", *args, stdout=out)
+        status = 0
+    except CommandError as error:
+        status = error.returncode
+    return status, [TIMESTAMP.sub("", line) for line in out.getvalue().splitlines()]
+
+
+def stored_code(space_id: str) -> str | None:
+    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
+
+
+def claim(code: str, space_id: str) -> None:
+    CodeClaim.build(code, space_id, "2024-01-15T10:30:00").save()
+
+
+def resolves_to(code: str) -> str | None:
+    try:
+        space, _ = engine.invite_code_resolve(typed_code=code)
+    except Exception:
+        return None
+    return space.id
+
+
+# --- finding -------------------------------------------------------------------------------
+
+
+def test_a_consistent_table_passes_with_status_zero(dynamo_table: object) -> None:
+    space_create(owner_id="o", name="Fine")
+
+    status, lines = run_audit()
+
+    assert status == 0
+    assert "INFO - No problems found" in lines
+    assert "INFO - Scanned 5 items: 1 spaces" in lines  # the space, its claim, mapping and owner, the table flag
+
+
+def test_a_space_without_a_code_is_found(dynamo_table: object) -> None:
+    space_id = put_legacy_space(name="Bare")
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.spaces_without_code == [space_id]
+    assert report.problem_count == 1
+
+
+def test_a_code_without_a_mapping_is_found(dynamo_table: object) -> None:
+    space_id = put_legacy_space(invite_code="ABCD2345", with_mapping=False)
+    claim("ABCD2345", space_id)
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.codes_without_mapping == [(space_id, "ABCD2345")]
+    assert report.problem_count == 1
+
+
+def test_a_mapping_whose_space_is_missing_is_found(dynamo_table: object) -> None:
+    put_legacy_mapping(code="GONE2345", space_id="deleted")
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.mappings_with_missing_space == [("GONE2345", "deleted")]
+    assert report.problem_count == 1
+
+
+def test_a_stale_mapping_is_found(dynamo_table: object) -> None:
+    space = space_create(owner_id="o", name="Moved on")
+    put_legacy_mapping(code="OLDC2345", space_id=space.id)
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.stale_mappings == [("OLDC2345", space.id, space.invite_code)]
+    assert report.problem_count == 1
+
+
+def test_a_code_held_by_two_spaces_is_found(dynamo_table: object) -> None:
+    first = put_legacy_space(invite_code="dupe2345")
+    second = put_legacy_space(invite_code="DUPE2345")
+    claim("dupe2345", first)
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert [(code.upper(), holders) for code, holders in report.duplicate_codes] == [
+        ("DUPE2345", sorted([first, second]))
+    ]
+
+
+def test_a_held_code_without_a_claim_is_found(legacy_table: object) -> None:
+    space_id = put_legacy_space(invite_code="a3f9c2d4")
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.missing_claims == [(space_id, "a3f9c2d4")]
+
+
+def test_an_operation_in_flight_is_not_a_problem(dynamo_table: object) -> None:
+    space = space_create(owner_id="o", name="Busy")
+    # A regeneration between its mapping write and its switch: claim and mapping are fresh.
+    fresh = engine.invite_code_claim_new(space_id=space.id)
+    InviteMapping.build(fresh, space.id, utc_now_iso()).save()
+
+    assert audit_invite_codes(repair=False).clean
+    assert audit_invite_codes(repair=False, grace_seconds=0).stale_mappings == [(fresh, space.id, space.invite_code)]
+
+
+def test_the_command_lists_every_kind_and_exits_one_without_repair(dynamo_table: object) -> None:
+    put_legacy_space(space_id="bare", name="Bare")
+    put_legacy_mapping(code="GONE2345", space_id="deleted")
+
+    status, lines = run_audit()
+
+    assert status == 1
+    assert "INFO - Spaces without an invite code: 1" in lines
+    assert "INFO -   - space bare" in lines
+    assert "INFO - Codes without an INVITE# mapping: 0" in lines
+    assert "INFO - Mappings whose space is missing: 1" in lines
+    assert "INFO -   - mapping 'GONE2345' -> missing space deleted" in lines
+    assert "INFO - Stale mappings (the space holds another code): 0" in lines
+    assert "INFO - Codes held by two spaces: 0" in lines
+    assert "INFO - Held codes without a claim: 0" in lines
+    assert "INFO - Problems found: 2" in lines
+
+
+# --- repairing -----------------------------------------------------------------------------------
+
+
+def make_every_problem() -> dict[str, str]:
+    bare = put_legacy_space(name="Bare")
+    unmapped = put_legacy_space(invite_code="ABCD2345", with_mapping=False)
+    claim("ABCD2345", unmapped)
+    put_legacy_mapping(code="GONE2345", space_id="deleted")
+    moved = space_create(owner_id="o", name="Moved on")
+    put_legacy_mapping(code="OLDC2345", space_id=moved.id)
+    first = put_legacy_space(invite_code="dupe2345")
+    second = put_legacy_space(invite_code="DUPE2345")
+    claim("dupe2345", first)
+    unclaimed = put_legacy_space(invite_code="a3f9c2d4")
+    return {
+        "bare": bare,
+        "unmapped": unmapped,
+        "moved": moved.id,
+        "first": first,
+        "second": second,
+        "unclaimed": unclaimed,
+    }
+
+
+def test_repair_fixes_every_kind_and_the_next_audit_is_clean(legacy_table: object) -> None:
+    ids = make_every_problem()
+    assert invariant_violations() != []
+
+    status, lines = run_audit("--repair")
+
+    assert status == 0
+    assert "INFO - *** REPAIR COMPLETE ***" in lines
+    assert "INFO - Every existing invite code is now recorded" in lines
+    assert invariant_violations(require_codes=True) == []
+    status_after, lines_after = run_audit()
+    assert status_after == 0
+    assert "INFO - No problems found" in lines_after
+    # The rightful holder keeps its code, the other holder got a new one.
+    assert stored_code(ids["first"]) == "dupe2345"
+    assert stored_code(ids["second"]) != "DUPE2345"
+    assert resolves_to("dupe2345") == ids["first"]
+    assert stored_code(ids["unclaimed"]) == "a3f9c2d4"
+    assert resolves_to("a3f9c2d4") == ids["unclaimed"]
+    assert stored_code(ids["bare"]) is not None
+    assert engine.legacy_codes_recorded() is True
+
+
+def test_repair_reports_what_it_fixed(dynamo_table: object) -> None:
+    make_every_problem()
+
+    report = audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert report.repaired == {
+        "missing_claims": 1,
+        "duplicate_codes": 1,
+        "spaces_without_code": 1,
+        "codes_without_mapping": 1,
+        "mappings_with_missing_space": 1,
+        "stale_mappings": 1,
+    }
+    assert report.repair_failures == []
+
+
+def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    space = space_create(owner_id="o", name="Live")
+    put_legacy_mapping(code="NEXT2345", space_id=space.id)
+    from invites import audit
+
+    real_snapshot = audit._take_snapshot
+
+    def snapshot_then_switch() -> audit._Snapshot:
+        taken = real_snapshot()
+        # After the scan, the space switches to the code of that mapping.
+        Space.get(*Space.key(space.id)).update(actions=[Space.invite_code.set("NEXT2345")])
+        return taken
+
+    monkeypatch.setattr(audit, "_take_snapshot", snapshot_then_switch)
+
+    audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert InviteMapping.count("INVITE#NEXT2345") == 1
+
+
+def test_the_audit_of_an_unreachable_endpoint_exits_with_status_two(dynamo_table: object, settings: object) -> None:
+    from lifestyle_spaces.embedded_dynamodb import free_port
+    from spaces.dynamodb import bind_table
+
+    bind_table(host=f"http://127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(CommandError) as raised:
+            call_command("audit_invite_codes", stdout=io.StringIO())
+    finally:
+        bind_table(binding=dynamo_table)  # type: ignore[arg-type]
+
+    assert raised.value.returncode == 2
+    assert "cannot be reached" in str(raised.value)
