@@ -85,13 +85,17 @@ def main() -> None:
     server = start(args.port, quiet=True)
     print(f"Embedded DynamoDB listening on {server.endpoint_url}", flush=True)
 
-    def stop(*_: object) -> None:
-        server.stop()
-        sys.exit(0)
+    def request_exit(*_: object) -> None:
+        raise SystemExit(0)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.process.wait()
+    # Stop the child outside the signal handler: Popen.wait() is not reentrant.
+    signal.signal(signal.SIGTERM, request_exit)
+    signal.signal(signal.SIGINT, request_exit)
+    try:
+        while server.process.poll() is None:
+            time.sleep(0.5)
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
