@@ -33,7 +33,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from invites import codes
 from spaces import keys
-from spaces.dynamodb import get_many, is_condition_failure, translate_unreachable, write_batch
+from spaces.dynamodb import current_binding, get_many, is_condition_failure, translate_unreachable, write_batch
 from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable, SpaceNotFound
 from spaces.models import (
     ROLE_MEMBER,
@@ -66,13 +66,13 @@ class CodeChange:
 
 
 @functools.cache
-def _legacy_codes_recorded_cached() -> bool:
-    # Only a positive answer is cached: the flag is never unset.
+def _legacy_codes_recorded_cached(table_name: str) -> bool:
+    # Only a positive answer is cached (a miss raises): the flag is never unset.
     with translate_unreachable():
         try:
             TableFlag.get(*TableFlag.key(LEGACY_CODES_RECORDED), consistent_read=True)
         except DoesNotExist:
-            raise LookupError from None
+            raise LookupError(table_name) from None
     return True
 
 
@@ -84,7 +84,7 @@ def legacy_codes_recorded() -> bool:
     checked against the ``INVITE#`` partition of that code.
     """
     try:
-        return _legacy_codes_recorded_cached()
+        return _legacy_codes_recorded_cached(current_binding().table_name)
     except LookupError:
         return False
 
@@ -96,7 +96,7 @@ def mark_legacy_codes_recorded(*, by: str) -> None:
 
 
 def forget_cached_table_facts() -> None:
-    """For tests and rebinding to another table."""
+    """For tests that remove the flag behind the engine's back."""
     _legacy_codes_recorded_cached.cache_clear()
 
 

@@ -92,10 +92,16 @@ DEMO_USERS = (
 )
 
 
-def seed_demo(*, stdout: Any = None) -> dict[str, int]:
-    """Users, current spaces with codes and members, legacy spaces without or with old codes."""
+def legacy_hex_code() -> str:
+    """A code as the earlier system's hex generator wrote them (lower case; the
+    leading letter keeps it from being all digits, which could look new-format)."""
     import secrets
 
+    return secrets.choice("abcdef") + secrets.token_hex(4)[:7]
+
+
+def seed_demo(*, stdout: Any = None) -> dict[str, int]:
+    """Users, current spaces with codes and members, legacy spaces without or with old codes."""
     from django.contrib.auth import get_user_model
 
     from invites.services import LEGACY_CODES_RECORDED, space_join_with_code
@@ -133,7 +139,7 @@ def seed_demo(*, stdout: Any = None) -> dict[str, int]:
         )
     ]
     legacy_with_old_codes = [
-        put_legacy_space(name=name, owner_id=users["bob"], invite_code=secrets.token_hex(4))
+        put_legacy_space(name=name, owner_id=users["bob"], invite_code=legacy_hex_code())
         for name in ("Chess Night", "Climbing Partners")
     ]
     # The table now holds codes the engine has not claimed: until a backfill or

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -12,6 +13,7 @@ import pytest
 
 from invites import codes
 from invites import services as engine
+from spaces import dynamodb
 from spaces.exceptions import InvalidInviteCode
 from spaces.models import Space
 from spaces.services import space_create
@@ -19,6 +21,19 @@ from tests.invariants import invariant_violations, scan_all
 from tests.legacy import put_legacy_space
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def jittered_round_trips() -> Iterator[None]:
+    """Random 0-4 ms before every DynamoDB call, so threads interleave between steps
+    the way network latency makes them interleave against real DynamoDB."""
+
+    def jitter(**_: object) -> None:
+        time.sleep(random.random() * 0.004)
+
+    dynamodb.add_client_hook("before-send.dynamodb", jitter)
+    yield
+    dynamodb.remove_client_hook("before-send.dynamodb", jitter)
 
 T = TypeVar("T")
 
@@ -53,7 +68,12 @@ def test_twenty_concurrent_regenerations_leave_exactly_one_working_code(
 ) -> None:
     space = space_create(owner_id="owner", name=f"Contended {round_number}")
 
-    changes = run_together(20, lambda _: engine.invite_code_regenerate(space_id=space.id))
+    def regenerate_soon(index: int) -> engine.CodeChange:
+        # Staggered starts: some threads read the code only after others switched it.
+        time.sleep(random.Random(index).random() * 0.05)
+        return engine.invite_code_regenerate(space_id=space.id)
+
+    changes = run_together(20, regenerate_soon)
 
     stored = Space.get(*Space.key(space.id), consistent_read=True).invite_code
     every_code_seen = {space.invite_code} | {c.new_code for c in changes if c.new_code}
@@ -121,4 +141,60 @@ def test_concurrent_creates_forced_onto_colliding_codes_get_unique_codes(
     held = [space.invite_code for space in created]
     assert len(set(held)) == len(held) == 12
     assert set(held) <= set(pool)
+    assert invariant_violations(require_codes=True) == []
+
+
+def stall_thread_at(event_name: str, thread_name: str, until: threading.Event) -> Callable[..., None]:
+    """A botocore hook that holds one named thread at ``event_name`` until ``until`` is set."""
+
+    def hold(**_: object) -> None:
+        if threading.current_thread().name == thread_name:
+            until.wait(timeout=10)
+
+    dynamodb.add_client_hook(event_name, hold)
+    return hold
+
+
+def test_a_regeneration_stalled_after_its_switch_leaves_no_mapping_behind(dynamo_table: object) -> None:
+    space = space_create(owner_id="owner", name="Stalled after switch")
+    resume = threading.Event()
+    hook = stall_thread_at("after-call.dynamodb.UpdateItem", "stalled", resume)
+    stalled = threading.Thread(
+        target=lambda: engine.invite_code_regenerate(space_id=space.id), name="stalled", daemon=True
+    )
+    try:
+        stalled.start()
+        while Space.get(*Space.key(space.id), consistent_read=True).invite_code == space.invite_code:
+            time.sleep(0.01)  # the stalled thread has switched the code
+        later = engine.invite_code_regenerate(space_id=space.id)
+    finally:
+        resume.set()
+        stalled.join(timeout=10)
+        dynamodb.remove_client_hook("after-call.dynamodb.UpdateItem", hook)
+
+    assert working_codes(space.id, {later.new_code, later.old_code or ""} - {""}) == {later.new_code}
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_a_regeneration_stalled_before_its_switch_loses_cleanly(dynamo_table: object) -> None:
+    space = space_create(owner_id="owner", name="Stalled before switch")
+    resume = threading.Event()
+    hook = stall_thread_at("before-call.dynamodb.UpdateItem", "stalled", resume)
+    results: list[engine.CodeChange] = []
+    stalled = threading.Thread(
+        target=lambda: results.append(engine.invite_code_regenerate(space_id=space.id)), name="stalled", daemon=True
+    )
+    try:
+        stalled.start()
+        while not any(i["PK"].startswith("INVITE#") and i["PK"] != f"INVITE#{space.invite_code}" for i in scan_all()):
+            time.sleep(0.01)  # the stalled thread has claimed and mapped its code
+        winner = engine.invite_code_regenerate(space_id=space.id)
+    finally:
+        resume.set()
+        stalled.join(timeout=10)
+        dynamodb.remove_client_hook("before-call.dynamodb.UpdateItem", hook)
+
+    (loser,) = results
+    assert loser.applied is False
+    assert loser.new_code == winner.new_code
     assert invariant_violations(require_codes=True) == []
