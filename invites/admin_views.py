@@ -493,6 +493,26 @@ def _report_backfill(request: HttpRequest, batch: BackfillBatch) -> None:
         )
 
 
+def _audit_entry(kind: str, entry: Any) -> dict[str, Any]:
+    """One finding of the audit in words, with the space it concerns (for a link), if there is one."""
+    if kind == "spaces_without_code":
+        return {"space_id": entry, "text": "has no invite code"}
+    if kind in ("codes_without_mapping", "missing_claims"):
+        space_id, code = entry
+        missing = "INVITE# mapping" if kind == "codes_without_mapping" else "CODE# claim"
+        return {"space_id": space_id, "text": f"holds {code}, which has no {missing}"}
+    if kind == "mappings_with_missing_space":
+        code, space_id = entry
+        return {"space_id": None, "text": f"INVITE#{code} points at space {space_id}, which does not exist"}
+    if kind == "stale_mappings":
+        code, space_id, current = entry
+        return {"space_id": space_id, "text": f"has a mapping INVITE#{code} but holds {current or 'no code'}"}
+    if kind == "duplicate_codes":
+        code, space_ids = entry
+        return {"space_id": None, "text": f"{code} is held by {', '.join(space_ids)}"}
+    return {"space_id": None, "text": str(entry)}
+
+
 def audit(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
     """Run the audit (GET with ``run``) and its repair (POST)."""
     _require_view(request, model_admin)
@@ -518,7 +538,12 @@ def audit(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
     sections = []
     if report is not None:
         sections = [
-            {"kind": kind, "title": title, "entries": getattr(report, kind)[:AUDIT_LISTED], "count": count}
+            {
+                "kind": kind,
+                "title": title,
+                "entries": [_audit_entry(kind, entry) for entry in getattr(report, kind)[:AUDIT_LISTED]],
+                "count": count,
+            }
             for kind, title in AUDIT_KINDS
             for count in [len(getattr(report, kind))]
         ]
