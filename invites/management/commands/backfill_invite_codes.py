@@ -144,6 +144,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["segment"] is not None and options["segments"] is not None:
+            raise CommandError(
+                "--segments splits the scan on this machine; with --segment this machine scans one segment only",
+                returncode=2,
+            )
         verbosity: int = options["verbosity"]
         log, handler = command_logger("invites.commands.backfill", self.stdout)
         engine_logger = logging.getLogger("invites")
