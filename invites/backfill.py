@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -42,6 +43,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -278,6 +280,10 @@ class Checkpoint:
 # --- the run ---------------------------------------------------------------------------------
 
 
+def _has_code(raw: dict[str, Any]) -> bool:
+    return bool(raw.get("invite_code", {}).get("S"))
+
+
 def _name(space: Space) -> str:
     return space.name or ""
 
@@ -355,11 +361,15 @@ class _Run:
 
     # -- work on one page --
 
-    def handle_page(self, spaces: list[Space]) -> tuple[list[Future[None]], bool]:
-        """Submit a page's work; returns the futures and whether the page was handled whole."""
+    def handle_page(self, raw_items: list[dict[str, Any]]) -> tuple[list[Future[None]], bool]:
+        """Submit a page's work; returns the futures and whether the page was handled whole.
+
+        Model objects are built only for the spaces that need work: on a table
+        whose legacy codes are recorded, that is the spaces without a code.
+        """
         with self.lock:
-            self.report.total_spaces += len(spaces)
-        missing = [space for space in spaces if not space.invite_code]
+            self.report.total_spaces += len(raw_items)
+        missing = [Space.from_raw_data(raw) for raw in raw_items if not _has_code(raw)]
         granted = self.take_allowance(len(missing))
         with self.lock:
             self.report.missing += granted
@@ -367,7 +377,7 @@ class _Run:
             self.workers.submit(self._assign_chunk, chunk) for chunk in _chunks(missing[:granted], CHUNK_SIZE)
         ]
         if self.record_legacy and not self.dry_run:
-            holding = [space for space in spaces if space.invite_code]
+            holding = [Space.from_raw_data(raw) for raw in raw_items if _has_code(raw)]
             futures.extend(self.workers.submit(self._record_chunk, chunk) for chunk in _chunks(holding, CHUNK_SIZE))
         return futures, granted == len(missing)
 
@@ -489,20 +499,31 @@ CREDENTIAL_ERROR_CODES = frozenset(
 )
 
 
-def ensure_table_reachable() -> None:
-    """One DescribeTable; raises :class:`DynamoUnavailable` with a one-line reason.
+def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
+    """Fail fast, with a one-line reason (:class:`DynamoUnavailable`), if the table cannot be used.
 
-    Call it with a binding of short timeouts and few attempts: it is how the
-    command fails within seconds, not after a storm of retries. An answer
-    that proves the endpoint is there (throttling, or DescribeTable not being
-    allowed by the caller's IAM policy) counts as reachable.
+    First a plain TCP connection to the endpoint with a short timeout, so an
+    unreachable endpoint fails within seconds whatever the client's retry
+    policy; then one DescribeTable on the shared client. An answer that proves
+    the endpoint is there (throttling, or DescribeTable not allowed by the
+    caller's IAM policy) counts as reachable.
     """
     from spaces.dynamodb import botocore_client, error_code, is_unreachable
 
     binding = current_binding()
     where = binding.host or f"AWS {binding.region}"
+    client = botocore_client()
+    endpoint = urlsplit(client.meta.endpoint_url)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
-        botocore_client().describe_table(TableName=binding.table_name)
+        socket.create_connection((endpoint.hostname, port), timeout=connect_timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DynamoUnavailable(
+            f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {reason}"
+        ) from exc
+    try:
+        client.describe_table(TableName=binding.table_name)
     except Exception as exc:
         code = error_code(exc)
         if code == "ResourceNotFoundException":
@@ -522,8 +543,8 @@ def _describe(exc: BaseException) -> str:
 
 def _scan_pages(
     *, segment: int | None, total_segments: int | None, start_key: dict[str, Any] | None, page_size: int
-) -> Iterator[tuple[list[Space], dict[str, Any] | None]]:
-    """Pages of space items of one scan segment, with the key to resume after each."""
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+    """Pages of raw space items of one scan segment, with the key to resume after each."""
     connection = table_connection()
     key = start_key
     while True:
@@ -537,7 +558,7 @@ def _scan_pages(
                 exclusive_start_key=key,
             )
         key = page.get("LastEvaluatedKey")
-        yield [Space.from_raw_data(raw) for raw in page.get("Items", [])], key
+        yield page.get("Items", []), key
         if key is None:
             return
 
@@ -557,8 +578,8 @@ def _scan_segment(run: _Run, checkpoint: Checkpoint, segment: int, total: int, p
     try:
         current = next(pages, None)
         while current is not None and not run.stop.is_set():
-            spaces, resume_key = current
-            futures, whole = run.handle_page(spaces)
+            raw_items, resume_key = current
+            futures, whole = run.handle_page(raw_items)
             # Read the next page while the workers write this one.
             upcoming = next(pages, None) if resume_key is not None and whole and not run.stop.is_set() else None
             _wait_all(futures)
@@ -713,12 +734,12 @@ def _run_targeted(run: _Run, space_ids: list[str]) -> None:
     unique_ids = list(dict.fromkeys(space_ids))
     with translate_unreachable():
         found = get_many([Space.key(space_id) for space_id in unique_ids])
-    spaces: list[Space] = []
+    raw_items: list[dict[str, Any]] = []
     for space_id in unique_ids:
         raw = found.get(Space.key(space_id))
         if raw is None:
             run._emit(SpaceOutcome(space_id, "", "failed", error=f"Space {space_id} not found"))
         else:
-            spaces.append(Space.from_raw_data(raw))
-    futures, _whole = run.handle_page(spaces)
+            raw_items.append(raw)
+    futures, _whole = run.handle_page(raw_items)
     _wait_all(futures)

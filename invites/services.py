@@ -162,15 +162,22 @@ def _switch_code(space: Space, new_code: str) -> bool:
     """Compare-and-set the space's code from what we read to ``new_code``."""
     old_code = space.invite_code
     expected = (Space.invite_code == old_code) if old_code else Space.invite_code.does_not_exist()
+    now = utc_now_iso()
     try:
-        space.update(
-            actions=[Space.invite_code.set(new_code), Space.updated_at.set(utc_now_iso())],
+        # The connection's UpdateItem, not Model.update: that one asks for the
+        # whole item back (ALL_NEW), which the switch does not need.
+        Space._get_connection().update_item(
+            space.pk,
+            range_key=space.sk,
+            actions=[Space.invite_code.set(new_code), Space.updated_at.set(now)],
             condition=Space.pk.exists() & expected,
         )
     except UpdateError as exc:
         if is_condition_failure(exc):
             return False
         raise
+    space.invite_code = new_code
+    space.updated_at = now
     return True
 
 

@@ -241,6 +241,7 @@ def test_a_missing_table_exits_with_status_two(dynamo_table: object, settings: o
         (["--segment", "3", "--total-segments", "2"], "segment must be between 0 and 1"),
         (["--dry-run", "--checkpoint", "x.json"], "a dry run does not write a checkpoint"),
         (["--space-id", "bad id!"], "not a space id: 'bad id!'"),
+        (["--segment", "0", "--total-segments", "2", "--segments", "4"], "this machine scans one segment only"),
     ],
 )
 def test_unusable_arguments_exit_with_status_two(dynamo_table: object, args: list[str], message: str) -> None:

@@ -17,9 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, audit_invite_codes
 from invites.backfill import ensure_table_reachable
 from invites.management.commands.backfill_invite_codes import (
-    PROBE_ATTEMPTS,
     PROBE_CONNECT_TIMEOUT,
-    PROBE_READ_TIMEOUT,
     RULE,
     RUN_MAX_ATTEMPTS,
     RUN_RETRY_MODE,
@@ -97,17 +95,8 @@ class Command(BaseCommand):
 
     def _connect(self) -> None:
         base = current_binding()
-        bind_table(
-            binding=replace(
-                base,
-                connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT),
-                read_timeout=min(base.read_timeout, PROBE_READ_TIMEOUT),
-                max_attempts=PROBE_ATTEMPTS,
-                retry_mode="standard",
-            )
-        )
-        ensure_table_reachable()
         bind_table(binding=replace(base, retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS))
+        ensure_table_reachable(connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT))
 
     def _print(self, report: AuditReport, log: logging.Logger, verbosity: int, *, repair: bool) -> None:
         log.info("Scanned %d items: %d spaces", report.total_items, report.total_spaces)

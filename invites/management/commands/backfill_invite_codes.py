@@ -34,8 +34,6 @@ LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
 # Probe the endpoint with these before the run: an unreachable DynamoDB must
 # fail within seconds with one line, not after minutes of retries.
 PROBE_CONNECT_TIMEOUT = 2.0
-PROBE_READ_TIMEOUT = 3.0
-PROBE_ATTEMPTS = 2
 # During the run: botocore's adaptive mode backs off and rate-limits itself on throttling.
 RUN_RETRY_MODE = "adaptive"
 RUN_MAX_ATTEMPTS = 10
@@ -146,6 +144,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["segment"] is not None and options["segments"] is not None:
+            raise CommandError(
+                "--segments splits the scan on this machine; with --segment this machine scans one segment only",
+                returncode=2,
+            )
         verbosity: int = options["verbosity"]
         log, handler = command_logger("invites.commands.backfill", self.stdout)
         engine_logger = logging.getLogger("invites")
@@ -185,17 +188,13 @@ class Command(BaseCommand):
             raise CommandError(f"cannot write the report file {path}: {exc.strerror}", returncode=2) from None
 
     def _connect(self, options: dict[str, Any]) -> None:
+        """Bind for the run (adaptive retries, a pool for every thread), then probe the table.
+
+        The probe opens a TCP connection with a short timeout before any API
+        call, so an unreachable endpoint fails within seconds despite the
+        generous retry policy of the run (and without a second client).
+        """
         base = current_binding()
-        bind_table(
-            binding=replace(
-                base,
-                connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT),
-                read_timeout=min(base.read_timeout, PROBE_READ_TIMEOUT),
-                max_attempts=PROBE_ATTEMPTS,
-                retry_mode="standard",
-            )
-        )
-        ensure_table_reachable()
         threads = (options["workers"] or settings.BACKFILL_WORKERS) + (
             options["segments"] or settings.BACKFILL_SEGMENTS
         )
@@ -207,6 +206,7 @@ class Command(BaseCommand):
                 max_pool_connections=max(base.max_pool_connections, threads + 2),
             )
         )
+        ensure_table_reachable(connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT))
 
     def _run(
         self, options: dict[str, Any], log: logging.Logger, verbosity: int, report_writer: JsonReportWriter | None

@@ -1,0 +1,290 @@
+"""What every benchmark scenario shares: the seeded table, injected latency, call counting.
+
+Latency and counting are botocore event hooks registered on *every* client
+created in the process (PynamoDB's, boto3's), so the three backfills are
+measured the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from spaces import keys
+
+READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable"})
+SEED_TIMESTAMP = "2024-01-15T10:30:00"
+SEED_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, "") or default)
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, "") or default)
+
+
+class CallCounter:
+    """DynamoDB API calls by operation (``before-call``: retries are not calls)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[model.name] += 1
+
+    def reads(self) -> int:
+        return sum(n for op, n in self.calls.items() if op in READ_OPERATIONS)
+
+    def writes(self) -> int:
+        return sum(n for op, n in self.calls.items() if op not in READ_OPERATIONS)
+
+
+def latency_hook(seconds: float) -> Any:
+    def sleep_before_send(**_: Any) -> None:
+        # A model of DynamoDB's network round trip: the request waits, the CPU does not work.
+        time.sleep(seconds)
+
+    return sleep_before_send
+
+
+def instrument_every_client(*, latency_seconds: float, counter: CallCounter | None) -> None:
+    """Register the latency and counting hooks on each botocore client created from now on."""
+    original = botocore.session.Session.create_client
+    hook = latency_hook(latency_seconds) if latency_seconds > 0 else None
+
+    def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        if hook is not None:
+            client.meta.events.register("before-send.dynamodb", hook)
+        if counter is not None:
+            client.meta.events.register("before-call.dynamodb", counter)
+        return client
+
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads), not of the moto server."""
+    return time.process_time()
+
+
+# --- the seeded table ------------------------------------------------------------------------
+
+
+def raw_client(endpoint: str, *, pool: int = 32) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(max_pool_connections=pool, retries={"mode": "standard", "max_attempts": 10}),
+    )
+
+
+@dataclass(frozen=True)
+class PlannedSpace:
+    space_id: str
+    name: str
+    code: str | None
+
+
+def plan_spaces(count: int, *, seed: int = 20261124, share_without_code: float = 0.5) -> Iterator[PlannedSpace]:
+    """The same spaces for every scenario: ids, names and codes from a seeded generator."""
+    rng = random.Random(seed)
+    for n in range(count):
+        space_id = f"{rng.getrandbits(128):032x}"
+        code = None if rng.random() < share_without_code else "".join(rng.choice(SEED_ALPHABET) for _ in range(8))
+        yield PlannedSpace(space_id, f"Space {n}", code)
+
+
+def _items_for(space: PlannedSpace) -> list[dict[str, Any]]:
+    owner = f"owner-{space.space_id[:8]}"
+    item: dict[str, Any] = {
+        "PK": {"S": keys.space_pk(space.space_id)},
+        "SK": {"S": keys.SPACE_METADATA_SK},
+        "id": {"S": space.space_id},
+        "name": {"S": space.name},
+        "description": {"S": ""},
+        "type": {"S": "workspace"},
+        "is_public": {"BOOL": False},
+        "owner_id": {"S": owner},
+        "created_at": {"S": SEED_TIMESTAMP},
+        "updated_at": {"S": SEED_TIMESTAMP},
+    }
+    items = [
+        item,
+        {
+            "PK": {"S": keys.space_pk(space.space_id)},
+            "SK": {"S": keys.member_sk(owner)},
+            "user_id": {"S": owner},
+            "role": {"S": "owner"},
+            "joined_at": {"S": SEED_TIMESTAMP},
+            "GSI1PK": {"S": keys.user_gsi1pk(owner)},
+            "GSI1SK": {"S": keys.space_pk(space.space_id)},
+        },
+    ]
+    if space.code:
+        item["invite_code"] = {"S": space.code}
+        items.append(
+            {
+                "PK": {"S": keys.invite_pk(space.code)},
+                "SK": {"S": keys.invite_sk(space.space_id)},
+                "space_id": {"S": space.space_id},
+                "created_at": {"S": SEED_TIMESTAMP},
+            }
+        )
+        items.append(
+            {
+                "PK": {"S": keys.code_claim_pk(space.code)},
+                "SK": {"S": keys.CODE_CLAIM_SK},
+                "space_id": {"S": space.space_id},
+                "code": {"S": space.code},
+                "created_at": {"S": SEED_TIMESTAMP},
+            }
+        )
+    return items
+
+
+def create_seeded_table(endpoint: str, table_name: str, count: int, *, threads: int = 8) -> dict[str, Any]:
+    """Create the table (legacy codes recorded, as a fresh table is) and BatchWrite the spaces in parallel."""
+    from invites.services import LEGACY_CODES_RECORDED
+    from spaces.table import table_definition
+
+    client = raw_client(endpoint, pool=threads + 2)
+    started = time.monotonic()
+    client.create_table(**table_definition(table_name))
+    items = [
+        {
+            "PK": {"S": keys.table_flag_pk(LEGACY_CODES_RECORDED)},
+            "SK": {"S": keys.TABLE_FLAG_SK},
+            "set_at": {"S": SEED_TIMESTAMP},
+            "set_by": {"S": "benchmark"},
+        }
+    ]
+    without_code = 0
+    for space in plan_spaces(count):
+        items.extend(_items_for(space))
+        without_code += space.code is None
+    batches = [items[start : start + 25] for start in range(0, len(items), 25)]
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {table_name: [{"PutRequest": {"Item": item}} for item in batch]}
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(write, batches))
+    return {
+        "spaces": count,
+        "spaces_without_code": without_code,
+        "items": len(items),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def count_spaces_without_code(endpoint: str, table_name: str) -> int:
+    client = raw_client(endpoint)
+    missing = 0
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "SK = :meta AND attribute_not_exists(invite_code)",
+        "ExpressionAttributeValues": {":meta": {"S": keys.SPACE_METADATA_SK}},
+        "Select": "COUNT",
+    }
+    while True:
+        page = client.scan(**kwargs)
+        missing += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return missing
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def drop_table(endpoint: str, table_name: str) -> None:
+    raw_client(endpoint).delete_table(TableName=table_name)
+
+
+@dataclass
+class MotoServer:
+    """moto behind gunicorn (one process, threads, keep-alive): see benchmarks/moto_app.py."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_moto_server(*, threads: int = 16, timeout: float = 30.0) -> MotoServer:
+    from lifestyle_spaces.embedded_dynamodb import free_port
+
+    port = free_port()
+    process = subprocess.Popen(  # our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",  # one process: moto keeps its tables in memory
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--keep-alive",
+            "60",
+            "--timeout",
+            "600",
+            "--log-level",
+            "warning",
+            "benchmarks.moto_app:app",
+        ],
+        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+        stdout=subprocess.DEVNULL,
+    )
+    server = MotoServer(port, process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the benchmark's moto server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"the benchmark's moto server did not answer on port {port}")

@@ -1,0 +1,335 @@
+"""One benchmark scenario in a fresh process: ``python -m benchmarks.scenario NAME``.
+
+The parent (``python -m benchmarks``) seeds the table and passes, in the
+environment: ``BENCH_ENDPOINT``, ``BENCH_TABLE``, ``BENCH_LATENCY_MS`` and the
+scenario's sizes. The last line printed is ``RESULT <json>``. Running each
+scenario in its own process keeps peak RSS and CPU time per scenario.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from benchmarks.common import (
+    CallCounter,
+    cpu_seconds,
+    env_float,
+    env_int,
+    instrument_every_client,
+    peak_rss_mib,
+    plan_spaces,
+    raw_client,
+)
+
+ENDPOINT = os.environ.get("BENCH_ENDPOINT", "")
+TABLE = os.environ.get("BENCH_TABLE", "")
+LATENCY_SECONDS = env_float("BENCH_LATENCY_MS", 10.0) / 1000
+
+
+def setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "lifestyle_spaces.settings"
+    os.environ["DJANGO_DEBUG"] = "1"
+    os.environ["DYNAMODB_HOST"] = ENDPOINT
+    os.environ["DYNAMODB_TABLE"] = TABLE
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("CACHE_URL", "locmem://bench")
+    import django
+
+    django.setup()
+
+
+def measured(counter: CallCounter, run: Callable[[], None]) -> dict[str, Any]:
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+    run()
+    return {
+        "wall_seconds": round(time.perf_counter() - wall_before, 3),
+        "cpu_seconds": round(cpu_seconds() - cpu_before, 3),
+        "calls": dict(counter.calls),
+        "reads": counter.reads(),
+        "writes": counter.writes(),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+    }
+
+
+# --- the guide's algorithm ---------------------------------------------------------------------
+
+
+def guide_baseline() -> dict[str, Any]:
+    """The guide's script: scan everything into memory, then regenerate one space after another."""
+    import boto3
+    from boto3.dynamodb.conditions import Attr
+
+    from spaces import keys
+
+    counter = CallCounter()
+    instrument_every_client(latency_seconds=LATENCY_SECONDS, counter=counter)
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    ).Table(TABLE)
+
+    def regenerate_invite_code(space_id: str) -> None:
+        response = table.get_item(Key={"PK": keys.space_pk(space_id), "SK": keys.SPACE_METADATA_SK})
+        old_code = response["Item"].get("invite_code")
+        new_code = secrets.token_urlsafe(6)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        table.update_item(
+            Key={"PK": keys.space_pk(space_id), "SK": keys.SPACE_METADATA_SK},
+            UpdateExpression="SET invite_code = :code, updated_at = :now",
+            ExpressionAttributeValues={":code": new_code, ":now": now},
+        )
+        if old_code:
+            with contextlib.suppress(Exception):
+                table.delete_item(Key={"PK": keys.invite_pk(old_code), "SK": keys.invite_sk(space_id)})
+        table.put_item(
+            Item={
+                "PK": keys.invite_pk(new_code),
+                "SK": keys.invite_sk(space_id),
+                "space_id": space_id,
+                "created_at": now,
+            }
+        )
+
+    def run() -> None:
+        spaces: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": Attr("PK").begins_with("SPACE#") & Attr("SK").eq(keys.SPACE_METADATA_SK)
+        }
+        while True:
+            page = table.scan(**kwargs)
+            spaces.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for space in spaces:
+            if not space.get("invite_code"):
+                regenerate_invite_code(space["id"])
+
+    return measured(counter, run)
+
+
+# --- ours ----------------------------------------------------------------------------------
+
+
+def ours() -> dict[str, Any]:
+    """``manage.py backfill_invite_codes`` with its defaults (log lines into memory), in process."""
+    setup_django()
+    counter = CallCounter()
+    instrument_every_client(latency_seconds=LATENCY_SECONDS, counter=counter)
+    from django.conf import settings
+    from django.core.management import call_command
+
+    output = io.StringIO()
+    result = measured(counter, lambda: call_command("backfill_invite_codes", stdout=output))
+    result["workers"] = settings.BACKFILL_WORKERS
+    result["segments"] = settings.BACKFILL_SEGMENTS
+    result["page_size"] = settings.BACKFILL_PAGE_SIZE
+    result["summary"] = [line.split(" - ", 2)[-1] for line in output.getvalue().splitlines()[-8:]]
+    return result
+
+
+# --- the floor: plain boto3, only the calls our method needs, same concurrency ------------------
+
+
+def floor() -> dict[str, Any]:
+    """A conditional claim and compare-and-set per space, a batch of mappings per 25; nothing else."""
+    from spaces import keys
+
+    segments = env_int("BACKFILL_SEGMENTS", 4)
+    workers = env_int("BACKFILL_WORKERS", 8)
+    page_size = env_int("BACKFILL_PAGE_SIZE", 1000)
+    counter = CallCounter()
+    instrument_every_client(latency_seconds=LATENCY_SECONDS, counter=counter)
+    client = raw_client(ENDPOINT, pool=workers + segments + 2)
+    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+    def fix(chunk: list[dict[str, Any]]) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        claimed = []
+        for item in chunk:
+            space_id = item["id"]["S"]
+            code = "".join(secrets.choice(alphabet) for _ in range(8))
+            client.put_item(
+                TableName=TABLE,
+                Item={
+                    "PK": {"S": keys.code_claim_pk(code)},
+                    "SK": {"S": keys.CODE_CLAIM_SK},
+                    "space_id": {"S": space_id},
+                    "code": {"S": code},
+                    "created_at": {"S": now},
+                },
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+            claimed.append((space_id, code))
+        client.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "PK": {"S": keys.invite_pk(code)},
+                                "SK": {"S": keys.invite_sk(space_id)},
+                                "space_id": {"S": space_id},
+                                "created_at": {"S": now},
+                            }
+                        }
+                    }
+                    for space_id, code in claimed
+                ]
+            }
+        )
+        for space_id, code in claimed:
+            client.update_item(
+                TableName=TABLE,
+                Key={"PK": {"S": keys.space_pk(space_id)}, "SK": {"S": keys.SPACE_METADATA_SK}},
+                UpdateExpression="SET invite_code = :code, updated_at = :now",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(invite_code)",
+                ExpressionAttributeValues={":code": {"S": code}, ":now": {"S": now}},
+            )
+
+    def scan_segment(pool: ThreadPoolExecutor, segment: int) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": TABLE,
+            "Limit": page_size,
+            "FilterExpression": "SK = :meta",
+            "ProjectionExpression": "PK, SK, id, #name, invite_code",
+            "ExpressionAttributeNames": {"#name": "name"},
+            "ExpressionAttributeValues": {":meta": {"S": keys.SPACE_METADATA_SK}},
+        }
+        if segments > 1:
+            kwargs.update(Segment=segment, TotalSegments=segments)
+        page: dict[str, Any] | None = client.scan(**kwargs)
+        while page is not None:
+            missing = [item for item in page["Items"] if "invite_code" not in item]
+            futures: list[Future[None]] = [
+                pool.submit(fix, missing[start : start + 25]) for start in range(0, len(missing), 25)
+            ]
+            upcoming = None
+            if "LastEvaluatedKey" in page:
+                upcoming = client.scan(**kwargs, ExclusiveStartKey=page["LastEvaluatedKey"])
+            for future in futures:
+                future.result()
+            page = upcoming
+
+    def run() -> None:
+        with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=segments) as scanners:
+            for future in [scanners.submit(scan_segment, pool, segment) for segment in range(segments)]:
+                future.result()
+
+    result = measured(counter, run)
+    result["workers"] = workers
+    result["segments"] = segments
+    return result
+
+
+# --- the engine's hot operations on a big table -------------------------------------------------------
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(share: float) -> float:
+        return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+    return {
+        "p50_ms": round(at(0.50) * 1000, 2),
+        "p95_ms": round(at(0.95) * 1000, 2),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "count": len(ordered),
+    }
+
+
+def engine() -> dict[str, Any]:
+    """p50/p95 of regenerate, create, join and resolve on a table of many spaces."""
+    setup_django()
+    latency = {"seconds": 0.0}
+    counter = CallCounter()
+
+    # Latency is switched between rounds, so the hook reads it each call.
+    def adjustable_latency(**_: Any) -> None:
+        if latency["seconds"]:
+            time.sleep(latency["seconds"])
+
+    instrument_every_client(latency_seconds=0, counter=counter)
+    from spaces import dynamodb
+
+    dynamodb.add_client_hook("before-send.dynamodb", adjustable_latency)
+    from invites.services import invite_code_regenerate, invite_code_resolve, space_join_with_code
+    from spaces.services import space_create
+
+    ops_per_kind = env_int("BENCH_ENGINE_OPS", 100)
+    planned = [space for space in plan_spaces(env_int("BENCH_ENGINE_SPACES", 50_000), share_without_code=0.1)]
+    with_code = [space for space in planned if space.code]
+    # Disjoint spaces per operation and per round, so no operation sees another's change.
+    pools = {
+        kind: with_code[index :: 8] for index, kind in enumerate(("regen0", "regen1", "join0", "join1", "res0", "res1"))
+    }
+    invite_code_resolve(typed_code=with_code[0].code or "")  # warm the connection and the table flag
+
+    def timed(kinds: dict[str, Callable[[int], object]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for kind, operation in kinds.items():
+            samples = []
+            counter.calls.clear()
+            for n in range(ops_per_kind):
+                started = time.perf_counter()
+                operation(n)
+                samples.append(time.perf_counter() - started)
+            out[kind] = {**percentiles(samples), "calls_per_op": round(sum(counter.calls.values()) / ops_per_kind, 2)}
+        return out
+
+    rounds: dict[str, Any] = {}
+    for round_index, latency_ms in enumerate((0.0, LATENCY_SECONDS * 1000)):
+        latency["seconds"] = latency_ms / 1000
+        suffix = str(round_index)
+        rounds[f"latency_{latency_ms:g}ms"] = timed(
+            {
+                "invite_code_regenerate": lambda n, s=suffix: invite_code_regenerate(
+                    space_id=pools["regen" + s][n].space_id, actor_id="bench"
+                ),
+                "space_create": lambda n: space_create(owner_id="bench-owner", name=f"Bench {uuid.uuid4().hex[:6]}"),
+                "space_join_with_code": lambda n, s=suffix: space_join_with_code(
+                    typed_code=pools["join" + s][n].code or "", user_id=f"joiner-{uuid.uuid4().hex}"
+                ),
+                "invite_code_resolve": lambda n, s=suffix: invite_code_resolve(
+                    typed_code=pools["res" + s][n].code or "", user_id="visitor"
+                ),
+            }
+        )
+    return {"rounds": rounds, "ops_per_kind": ops_per_kind, "peak_rss_mib": round(peak_rss_mib(), 1)}
+
+
+SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
+    "guide": guide_baseline,
+    "ours": ours,
+    "floor": floor,
+    "engine": engine,
+}
+
+
+def main() -> None:
+    name = sys.argv[1]
+    result = SCENARIOS[name]()
+    result["threads_at_end"] = threading.active_count()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
