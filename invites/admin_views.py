@@ -100,7 +100,7 @@ def _require_change(request: HttpRequest, model_admin: SpaceAdmin) -> None:
 
 def _report_dynamo_failure(request: HttpRequest, exc: Exception) -> None:
     if isinstance(exc, DynamoUnavailable):
-        text = f"DynamoDB cannot be reached, nothing was read or changed: {exc}"
+        text = f"DynamoDB cannot be reached: {exc}"
     else:
         text = f"DynamoDB refused the request: {short_reason(exc)}"
     messages.error(request, text)
@@ -485,6 +485,8 @@ def _report_backfill(request: HttpRequest, batch: BackfillBatch) -> None:
     if report.failed:
         details = _names(f"{name or space_id} ({space_id}): {error}" for space_id, name, error in report.failed)
         messages.error(request, f"Failed for {len(report.failed)} spaces: {details}.")
+    if batch.error:
+        messages.error(request, f"The backfill stopped part way, DynamoDB cannot be reached: {batch.error}")
     if batch.more_may_remain:
         messages.warning(
             request,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pynamodb.exceptions import PynamoDBException
 
 from invites.audit import AuditReport, audit_invite_codes
-from invites.backfill import BackfillReport, backfill_missing_codes
+from invites.backfill import BackfillReport, SpaceOutcome, backfill_missing_codes
 from invites.selectors import space_page, spaces_for_ids
 from invites.services import CodeChange, invite_code_assign_if_missing, invite_code_regenerate
 from spaces.dynamodb import DynamoUnavailable, short_reason
@@ -154,10 +154,12 @@ class BackfillBatch:
     handled: int  # of those, the spaces handed to the backfill before the time budget ran out
     # False when the scan stopped at the cap or at its request budget: more may lack a code.
     scan_reached_the_end: bool
+    # Set when DynamoDB became unreachable part way: the report holds what was done before.
+    error: str | None = None
 
     @property
     def more_may_remain(self) -> bool:
-        return not self.scan_reached_the_end or self.handled < self.found
+        return not self.scan_reached_the_end or self.handled < self.found or self.error is not None
 
 
 def invite_codes_backfill_batch(
@@ -171,29 +173,50 @@ def invite_codes_backfill_batch(
     (``invites.selectors.MAX_SCAN_REQUESTS_PER_PAGE``); the targeted backfill
     re-reads the spaces strongly consistently and never touches one that has
     a code by then. Writes go in chunks; no chunk starts after ``seconds``.
+    Outcomes are collected as they happen (``on_space``), so a DynamoDB that
+    goes away part way still leaves an exact account of what was changed.
     """
     started = time.monotonic()
     page = space_page(page_size=cap, has_code=False)
     space_ids = [space.id for space in page.spaces]
-    chunk_size = len(space_ids) if dry_run else BACKFILL_CHUNK
+    chunk_size = max(len(space_ids) if dry_run else BACKFILL_CHUNK, 1)
     total = BackfillReport(dry_run=dry_run)
+    outcomes: list[SpaceOutcome] = []
     handled = 0
-    for start in range(0, len(space_ids), max(chunk_size, 1)):
+    error = None
+    for start in range(0, len(space_ids), chunk_size):
         if handled and time.monotonic() - started > seconds:
             break
         chunk = space_ids[start : start + chunk_size]
-        part = backfill_missing_codes(
-            dry_run=dry_run, space_ids=chunk, limit=len(chunk), actor_id=actor_id, source=source
-        )
         handled += len(chunk)
-        total.total_spaces += part.total_spaces
-        total.missing += part.missing
-        total.updated += part.updated
-        total.skipped_already_had_code += part.skipped_already_had_code
-        total.failed += part.failed
-        total.changes += part.changes
-    total.complete = page.next_cursor is None and handled == len(space_ids)
+        try:
+            backfill_missing_codes(
+                dry_run=dry_run,
+                space_ids=chunk,
+                limit=len(chunk),
+                actor_id=actor_id,
+                source=source,
+                on_space=outcomes.append,
+                collect_changes=False,
+            )
+        except DynamoUnavailable as exc:
+            error = str(exc)
+            break
+    for outcome in outcomes:
+        if outcome.status in ("updated", "would_update"):
+            total.updated += 1
+            total.changes.append((outcome.space_id, outcome.name, outcome.new_code))
+        elif outcome.status == "skipped_already_had_code":
+            total.skipped_already_had_code += 1
+        elif outcome.status == "failed":
+            total.failed.append((outcome.space_id, outcome.name, outcome.error or "unknown error"))
+    total.total_spaces = total.missing = handled
+    total.complete = page.next_cursor is None and handled == len(space_ids) and error is None
     total.seconds = time.monotonic() - started
     return BackfillBatch(
-        report=total, found=len(space_ids), handled=handled, scan_reached_the_end=page.next_cursor is None
+        report=total,
+        found=len(space_ids),
+        handled=handled,
+        scan_reached_the_end=page.next_cursor is None,
+        error=error,
     )

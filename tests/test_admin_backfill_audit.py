@@ -223,3 +223,38 @@ def test_a_backfill_request_starts_no_new_chunk_after_its_time_budget(
     assert any("time budget" in text for text in texts)
     assert "more spaces may lack a code" in response.content.decode()
     assert invariant_violations() == []
+
+
+def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_changed(
+    dynamo_table: object, admin_users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from invites import bulk
+    from spaces import dynamodb
+
+    monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 4)  # one chunk: the loss happens inside the call
+    bare = [put_legacy_space(name=f"Bare {n}") for n in range(4)]
+    switches = []
+
+    def table_gone_after_two_switches(**_):
+        switches.append(1)
+        if len(switches) <= 2:
+            return None  # let the call through
+        error = {"Error": {"Code": "ResourceNotFoundException", "Message": "table gone"}}
+        return SimpleNamespace(status_code=400, headers={}), error
+
+    dynamodb.add_client_hook("before-call.dynamodb.UpdateItem", table_gone_after_two_switches)
+    try:
+        response = client_for(admin_users["changer"]).post(url("backfill"))
+    finally:
+        dynamodb.remove_client_hook("before-call.dynamodb.UpdateItem", table_gone_after_two_switches)
+
+    assert response.status_code == 200
+    given = [space_id for space_id in bare if stored_code(space_id)]
+    assert len(given) == 2
+    texts = message_texts(response)
+    assert texts[0].startswith("Gave invite codes to 2 spaces")
+    assert any(text.startswith("The backfill stopped part way, DynamoDB cannot be reached") for text in texts)
+    assert sorted(LogEntry.objects.values_list("object_id", flat=True)) == sorted(given)
+    assert invariant_violations() == []
