@@ -237,7 +237,6 @@ def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse
         has_active_filter=bool(has_code_param),
         next_url=next_url,
         previous_url=previous_url,
-        page_is_first=after is None,
         short_page=short_page,
         actions=ACTIONS,
         dynamo_failed=failed,
@@ -303,8 +302,11 @@ def _confirm_bulk_regenerate(request: HttpRequest, model_admin: SpaceAdmin, sele
     return render(request, "admin/invites/dynamospace/bulk_regenerate_confirmation.html", context)
 
 
-def _names(entries: Iterable[str]) -> str:
-    return ", ".join(entries)
+def _names(entries: Iterable[str], *, shown: int = 20) -> str:
+    """A list for a message: the first ``shown`` entries, then how many more."""
+    items = list(entries)
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _report_bulk_outcome(request: HttpRequest, outcome: BulkOutcome, *, verb: str) -> None:

@@ -407,3 +407,15 @@ def test_a_failure_half_way_through_a_bulk_regenerate_names_what_was_not_done(
     assert "connection dropped" in texts[1] and "not attempted: DynamoDB cannot be reached" in texts[1]
     assert LogEntry.objects.count() == 1
     assert invariant_violations(require_codes=True) == []
+
+
+def test_a_long_selection_is_summed_up_not_listed_in_full(dynamo_table: object, admin_users) -> None:
+    bare = [put_legacy_space(name=f"Bare {n:02}") for n in range(22)]
+    client = client_for(admin_users["changer"])
+
+    client.post(url("changelist"), {"action": "add_missing_invite_codes", "_selected_action": bare})
+
+    (text,) = message_texts(client.get(url("changelist")))
+    assert text.startswith("Added invite codes to 22 spaces: ")
+    assert text.endswith(" and 2 more.")
+    assert text.count("“Bare") == 20
