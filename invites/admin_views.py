@@ -497,6 +497,21 @@ def _report_backfill(request: HttpRequest, batch: BackfillBatch) -> None:
         )
 
 
+def _log_audit_repair(request: HttpRequest, repaired: dict[str, int]) -> None:
+    """One admin log entry for the whole repair (mappings and claims are not tied to one code change)."""
+    if not any(repaired.values()):
+        return
+    details = ", ".join(f"{kind.replace('_', ' ')}: {count}" for kind, count in sorted(repaired.items()) if count)
+    LogEntry.objects.create(
+        user_id=request.user.pk,
+        content_type_id=ContentType.objects.get_for_model(DynamoSpace).pk,
+        object_id="",
+        object_repr="Invite-code audit repair",
+        action_flag=CHANGE,
+        change_message=f"Audit repair: {details}.",
+    )
+
+
 def _audit_entry(kind: str, entry: Any) -> dict[str, Any]:
     """One finding of the audit in words, with the space it concerns (for a link), if there is one."""
     if kind == "spaces_without_code":
@@ -534,6 +549,7 @@ def audit(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
         _report_dynamo_failure(request, exc)
     if repairing and report is not None:
         _log_changes(request, repaired_changes)
+        _log_audit_repair(request, report.repaired)
         fixed = sum(report.repaired.values())
         messages.success(request, f"Repaired {fixed} problem{'s' if fixed != 1 else ''} in {report.seconds:.1f} s.")
         if report.repair_failures:

@@ -164,9 +164,14 @@ def test_the_repair_fixes_every_finding_and_logs_the_code_it_gave(dynamo_table: 
     assert message_texts(response)[0].startswith("Repaired 3 problems")
     assert invariant_violations(require_codes=True) == []
     assert not InviteMapping.count("INVITE#OLDCODE2")
-    (entry,) = LogEntry.objects.all()
+    (entry,) = LogEntry.objects.exclude(object_id="")
     assert entry.object_id == ids["bare"]
     assert entry.get_change_message() == f"Changed invite code from (none) to {stored_code(ids['bare'])}."
+    (summary,) = LogEntry.objects.filter(object_id="")
+    assert summary.user == admin_users["changer"]
+    assert summary.get_change_message() == (
+        "Audit repair: mappings with missing space: 1, spaces without code: 1, stale mappings: 1."
+    )
     again = client.get(url("audit"), {"run": "1"})
     assert again.context["report"].clean
 
