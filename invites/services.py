@@ -31,6 +31,7 @@ from django.conf import settings
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from invites import codes
+from operations import metrics
 from spaces import keys
 from spaces.dynamodb import get_many, is_condition_failure, translate_unreachable, write_batch
 from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable, SpaceNotFound
@@ -114,14 +115,17 @@ def invite_code_claim_new(*, space_id: str) -> str:
         code = codes.generate_code()
         if check_legacy and _legacy_mapping_exists(code):
             logger.info("Invite code collision with a legacy mapping; drawing again")
+            metrics.invite_code_collisions.labels(kind="legacy_mapping").inc()
             continue
         try:
             CodeClaim.build(code, space_id, now).save(condition=CodeClaim.pk.does_not_exist())
         except PutError as exc:
             if is_condition_failure(exc):
                 logger.info("Invite code collision with an existing claim; drawing again")
+                metrics.invite_code_collisions.labels(kind="claim").inc()
                 continue
             raise
+        metrics.invite_codes_generated.inc()
         return code
     raise InviteCodeUnavailable(f"No free invite code after {settings.INVITE_CODE_MAX_ATTEMPTS} attempts")
 
@@ -183,6 +187,7 @@ def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> Non
             actor_id or "system",
             source,
         )
+        metrics.invite_code_changes.labels(source=source).inc()
 
 
 def invite_code_regenerate(

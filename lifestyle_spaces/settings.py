@@ -87,9 +87,14 @@ INSTALLED_APPS = [
     "accounts",
     "spaces",
     "invites",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # Outermost: request id, access log and request metrics cover everything below.
+    "operations.middleware.RequestContextMiddleware",
+    # Load balancer probes are answered before host validation and the HTTPS redirect.
+    "operations.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,7 +219,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Operations: probes and metrics -------------------------------------------------
+# /readyz gives up after this many seconds (one attempt, no retries).
+READINESS_TIMEOUT = env_float("READINESS_TIMEOUT", 1.0)
+# /metrics requires "Authorization: Bearer <METRICS_TOKEN>"; unset, it exists only in debug mode.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 # --- Production hardening (debug off) ---------------------------------------------
+# Load balancers probe over plain HTTP (patterns match the path without its leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -230,11 +243,21 @@ if not DEBUG:
 
 # --- Logging: the guide's line format on stdout ----------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+# "plain" (the guide's format, with "[<request id>] " inside a request) or "json" (one object a line).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s - %(levelname)s - %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "operations.log_context.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s - %(levelname)s - %(request_tag)s%(message)s"},
+        "json": {"()": "operations.log_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "botocore": {"level": "WARNING"},
