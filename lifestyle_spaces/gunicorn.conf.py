@@ -40,9 +40,10 @@ max_requests = _env_int("GUNICORN_MAX_REQUESTS", 5000)
 max_requests_jitter = max_requests // 10
 # No preloading: each worker builds its own botocore client after the fork.
 preload_app = False
-if Path("/dev/shm").is_dir():
+_SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - gunicorn's documented choice for containers
+if _SHARED_MEMORY.is_dir():
     # The heartbeat file on tmpfs: a slow disk must not get workers killed.
-    worker_tmp_dir = "/dev/shm"  # noqa: S108 - gunicorn's documented choice for containers
+    worker_tmp_dir = str(_SHARED_MEMORY)
 # Our middleware logs every request with its id, without paths that carry codes.
 accesslog = None
 errorlog = "-"
