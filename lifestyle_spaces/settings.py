@@ -260,6 +260,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own 4xx warnings repeat our access line and name the raw path; 5xx stay.
+        "django.request": {"level": "ERROR"},
         "botocore": {"level": "WARNING"},
         "pynamodb": {"level": "WARNING"},
     },

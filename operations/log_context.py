@@ -37,7 +37,9 @@ class RequestIdFilter(logging.Filter):
     """Stamp every record with the current request id (None outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request_id = request_id_var.get()
+        # Django logs some lines about a request after the middleware has
+        # returned; those carry the request itself.
+        request_id = request_id_var.get() or getattr(getattr(record, "request", None), "request_id", None)
         record.request_id = request_id
         # The guide's plain format stays unchanged outside requests (commands, backfill).
         record.request_tag = f"[{request_id}] " if request_id else ""

@@ -40,6 +40,7 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = request_id_from_header(request.headers.get("X-Request-ID"))
         reset_token = request_id_var.set(request_id)
+        request.request_id = request_id  # type: ignore[attr-defined]  # for lines logged after we return
         started = time.perf_counter()
         try:
             response = self.get_response(request)

@@ -131,7 +131,7 @@ def post_throttled_avoiding(server: gunicorn_process.GunicornServer, busy_pid: i
 def two_worker_server(request: pytest.FixtureRequest, tmp_path: Path):
     cache_url = request.param(tmp_path) if callable(request.param) else request.param
     env = gunicorn_process.production_environment(
-        DJANGO_SETTINGS_MODULE="tests.gunicorn_site.settings",
+        DJANGO_SETTINGS_MODULE="tests.ops_site.settings",
         CACHE_URL=cache_url,
         THROTTLE_INVITE_JOIN="5/min",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),

@@ -42,3 +42,15 @@ def hold_worker(request: HttpRequest) -> StreamingHttpResponse:
         yield b"released\n"
 
     return StreamingHttpResponse(body(), content_type="text/plain")
+
+
+def regenerate_and_log(request: HttpRequest, space_id: str) -> HttpResponse:
+    """Regenerate a code inside a request, so the engine's log line is written during it."""
+    from invites.services import invite_code_regenerate
+
+    change = invite_code_regenerate(space_id=space_id, actor_id="log-test", source="api")
+    return HttpResponse(change.new_code)
+
+
+def fail(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("an unexpected failure")

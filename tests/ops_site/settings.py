@@ -3,5 +3,5 @@
 from lifestyle_spaces.settings import *  # noqa: F403
 from lifestyle_spaces.settings import MIDDLEWARE
 
-ROOT_URLCONF = "tests.gunicorn_site.urls"
-MIDDLEWARE = ["tests.gunicorn_site.views.worker_pid_middleware", *MIDDLEWARE]
+ROOT_URLCONF = "tests.ops_site.urls"
+MIDDLEWARE = ["tests.ops_site.views.worker_pid_middleware", *MIDDLEWARE]
