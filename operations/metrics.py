@@ -13,12 +13,18 @@ space id or a guessed invite code never becomes a time series.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from spaces.dynamodb import THROTTLING_ERROR_CODES, add_client_hook
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Management commands run with the server's environment too; a missing
+    # directory must not stop them (gunicorn's on_starting creates and wipes it).
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 http_requests = Counter(
     "lifestyle_http_requests",
