@@ -196,6 +196,11 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A JSON API: JSON in, JSON out (no form bodies, no browsable pages).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # One place turns engine errors into the documented responses (docs/api.md).
+    "EXCEPTION_HANDLER": "lifestyle_spaces.api_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "invite_join": os.environ.get("THROTTLE_INVITE_JOIN", "10/min"),
@@ -217,6 +222,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Spaces, invite codes and joining.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The guide's paths have no trailing slash; the routes accept both.
+    "PREPROCESSING_HOOKS": ["lifestyle_spaces.api_schema.strip_trailing_slashes"],
 }
 
 # --- Operations: probes and metrics -------------------------------------------------

@@ -12,3 +12,6 @@ os.environ.setdefault("DYNAMODB_CONNECT_TIMEOUT", "1")
 os.environ.setdefault("DYNAMODB_READ_TIMEOUT", "10")
 
 from lifestyle_spaces.settings import *  # noqa: F403
+
+# Password hashing at full strength costs ~0.3 s a login; tests log in often.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

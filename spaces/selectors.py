@@ -56,3 +56,41 @@ def iter_spaces(
             total_segments=total_segments,
             page_size=page_size,
         )
+
+
+def spaces_of_user(
+    *, user_id: str, limit: int, after_space_id: str | None = None
+) -> tuple[list[tuple[Space, Membership]], str | None]:
+    """One page of the user's spaces, newest first, and the space id to continue after.
+
+    GSI1 (``USER#<user_id>`` -> ``SPACE#<space_id>``) read in reverse: space
+    ids are UUIDv7, so that is creation order, newest first (ids the earlier
+    system wrote sort by their text). One Query for ``limit + 1`` memberships
+    (the extra one only tells whether there is a next page) and one BatchGet
+    for the page's spaces; memberships whose space item does not exist
+    (half-written creates) are skipped, so a page may hold fewer than
+    ``limit`` spaces and still have a next one.
+    """
+    start_key = None
+    if after_space_id is not None:
+        start_key = {
+            "PK": {"S": keys.space_pk(after_space_id)},
+            "SK": {"S": keys.member_sk(user_id)},
+            "GSI1PK": {"S": keys.user_gsi1pk(user_id)},
+            "GSI1SK": {"S": keys.space_pk(after_space_id)},
+        }
+    with translate_unreachable():
+        memberships = list(
+            Membership.by_user.query(
+                keys.user_gsi1pk(user_id),
+                scan_index_forward=False,
+                limit=limit + 1,
+                last_evaluated_key=start_key,
+            )
+        )
+    has_more = len(memberships) > limit
+    memberships = memberships[:limit]
+    spaces = spaces_by_id([membership.space_id for membership in memberships]) if memberships else {}
+    page = [(spaces[m.space_id], m) for m in memberships if m.space_id in spaces]
+    next_after = memberships[-1].space_id if has_more else None
+    return page, next_after

@@ -89,3 +89,55 @@ def dynamo_calls() -> Iterator[CallCounter]:
     dynamodb.add_client_hook("before-call.dynamodb", counter)
     yield counter
     dynamodb.remove_client_hook("before-call.dynamodb", counter)
+
+
+# --- REST API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_client() -> Iterator[Any]:
+    """A DRF test client; throttle counters (in the cache) start from zero."""
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    cache.clear()
+    yield APIClient()
+    cache.clear()
+
+
+@pytest.fixture
+def space_people(dynamo_table: dynamodb.TableBinding) -> Any:
+    """A private space with an owner, an admin, a member and a viewer, and an outsider."""
+    from tests.api_support import people_in_a_space
+
+    return people_in_a_space()
+
+
+@pytest.fixture
+def failing_dynamo_operation(dynamo_table: dynamodb.TableBinding) -> Iterator[Any]:
+    """``fail(operation, code, message)``: that DynamoDB operation answers with an error from now on."""
+    from types import SimpleNamespace
+
+    installed: list[tuple[str, Any]] = []
+
+    def fail(operation: str, code: str, message: str) -> None:
+        def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+            parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+            return SimpleNamespace(status_code=500, headers={}), parsed
+
+        event = f"before-call.dynamodb.{operation}"
+        dynamodb.add_client_hook(event, answer)
+        installed.append((event, answer))
+
+    yield fail
+    for event, answer in installed:
+        dynamodb.remove_client_hook(event, answer)
+
+
+@pytest.fixture
+def dynamo_down(dynamo_table: dynamodb.TableBinding) -> Iterator[None]:
+    """DynamoDB cannot be reached (a closed port); the test's table is back afterwards."""
+    down = embedded_dynamodb.free_port()
+    dynamodb.bind_table(dynamo_table.__class__(**{**dynamo_table.__dict__, "host": f"http://127.0.0.1:{down}"}))
+    yield
+    dynamodb.bind_table(dynamo_table)

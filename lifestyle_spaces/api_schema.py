@@ -1,0 +1,74 @@
+"""OpenAPI pieces shared by the API's views: error bodies and the schema hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="A message safe to show a user.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Field name -> messages; present when the body or query failed validation.",
+    )
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+BAD_INPUT = OpenApiResponse(
+    ValidationErrorSerializer,
+    description="The body is not JSON, a field has the wrong type or value (`errors`), or an id is malformed.",
+)
+UNAUTHENTICATED = error("Missing, malformed, expired or tampered access token.")
+THROTTLED = error("Too many requests from this user; retry after `Retry-After` seconds.")
+UNAVAILABLE = error("DynamoDB cannot be reached or is overloaded; retry after `Retry-After` seconds.")
+
+
+def retry_after(*statuses: int) -> OpenApiParameter:
+    """The ``Retry-After`` response header of the given statuses."""
+    return OpenApiParameter(
+        "Retry-After",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        description="Seconds to wait before retrying.",
+        response=list(statuses),
+    )
+
+
+def strip_trailing_slashes(endpoints: list[tuple[Any, ...]], **_: Any) -> list[tuple[Any, ...]]:
+    """``PREPROCESSING_HOOKS``: document ``/api/spaces/{id}``, not ``/api/spaces/{id}/``.
+
+    The routes accept both forms; the guide's examples have no slash.
+    """
+    return [(path.rstrip("/") if path != "/" else path, *rest) for path, *rest in endpoints]
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`.")
+    refresh = serializers.CharField(help_text="Trade for a new access token at /api/auth/token/refresh.")
+
+
+class AccessTokenSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField(required=False, help_text="Only when refresh tokens rotate.")
+
+
+class PagedListAutoSchema(AutoSchema):
+    """For viewsets whose ``list`` answers a page object (``results``, ``nextCursor``), not a bare array.
+
+    drf-spectacular would otherwise wrap the declared page serializer in an array.
+    """
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False
