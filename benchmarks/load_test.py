@@ -386,6 +386,18 @@ def run_audit(env: dict[str, str]) -> dict[str, Any]:
     return {"ran": True, "exit_code": completed.returncode, "clean": completed.returncode == 0, "output": output[-12:]}
 
 
+def strict_invariant_check() -> dict[str, Any]:
+    """The test suite's whole-table check (written apart from the engine), with no grace period.
+
+    Unlike the audit, which leaves operations younger than a minute alone,
+    this counts anything an interrupted request left behind.
+    """
+    from tests.invariants import invariant_violations
+
+    problems = invariant_violations()
+    return {"problems": len(problems), "first": problems[:10]}
+
+
 def failure_benchmark(
     moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
 ) -> dict[str, Any]:
@@ -435,6 +447,7 @@ def failure_benchmark(
         readiness = [(began - started_at, status, latency) for began, status, latency in readiness]
 
     audit = run_audit(env | {"DYNAMODB_HOST": moto.endpoint_url})
+    invariants = strict_invariant_check()
     state["forwarder"].kill()
     state["forwarder"].wait()
 
@@ -479,6 +492,7 @@ def failure_benchmark(
             "failures_after_restart": len(failed_after),
         },
         "audit": audit,
+        "invariants": invariants,
     }
 
 
@@ -519,7 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 report["failure"] = failure_benchmark(
                     moto, env, work_dir, users=args.failure_users, duration=args.failure_duration, **sizes
                 )
-                print(json.dumps({k: report["failure"][k] for k in ("readyz", "recovery", "audit")}))
+                print(json.dumps({k: report["failure"][k] for k in ("readyz", "recovery", "audit", "invariants")}))
     finally:
         moto.stop()
     args.output.parent.mkdir(parents=True, exist_ok=True)
