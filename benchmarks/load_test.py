@@ -511,7 +511,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from lifestyle_spaces import embedded_dynamodb
 
     secret_key = secrets.token_urlsafe(64)
-    report: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # Other work on the machine slows moto and the app alike: read the numbers with this in mind.
+        "load_average_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
     moto = embedded_dynamodb.start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
@@ -536,6 +540,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(json.dumps({k: report["failure"][k] for k in ("readyz", "recovery", "audit", "invariants")}))
     finally:
         moto.stop()
+    report["load_average_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"Wrote {args.output}")

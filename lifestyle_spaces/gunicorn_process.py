@@ -42,6 +42,7 @@ def production_environment(**overrides: str) -> dict[str, str]:
 class GunicornServer:
     port: int
     process: subprocess.Popen[bytes] = field(repr=False)
+    env: dict[str, str] = field(repr=False, default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -84,7 +85,7 @@ def start(
         stdout=output,
         stderr=output,
     )
-    server = GunicornServer(port=port, process=process)
+    server = GunicornServer(port=port, process=process, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -19,6 +19,7 @@ from lifestyle_spaces.embedded_dynamodb import free_port
 from operations.log_context import JsonFormatter, RequestIdFilter
 from spaces import dynamodb
 from spaces.services import space_create
+from tests.api_support import access_token, new_user_id
 
 
 def counter(name: str, **labels: str) -> float:
@@ -170,23 +171,24 @@ def test_log_lines_outside_a_request_keep_the_guide_format(dynamo_table, capsys)
     assert record.request_id is None
 
 
-@pytest.mark.urls("tests.ops_site.urls")
-def test_request_logs_never_contain_tokens_passwords_bodies_or_codes(client, captured_logs, settings) -> None:
+@pytest.mark.django_db
+def test_request_logs_never_contain_tokens_passwords_bodies_or_codes(
+    api_client, dynamo_table, captured_logs, settings
+) -> None:
     settings.DEBUG = False
     settings.METRICS_TOKEN = "metrics-secret-token-1"
+    token = access_token(new_user_id())
 
-    client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-secret-token-1")
-    client.post(
-        "/test-only/throttled?password=query-secret-2",
-        data=json.dumps({"password": "body-secret-3", "invite_code": "CODESECR"}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION="Bearer jwt-secret-4",
-    )
-    client.get("/join/CODESECR")
+    api_client.post("/api/auth/token/", {"username": "someone", "password": "body-secret-3"}, format="json")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    api_client.post("/api/spaces/join", {"invite_code": "CODESECR"}, format="json")
+    api_client.get("/api/invites/WXYZ6789?password=query-secret-2")
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer metrics-secret-token-1")
+    api_client.get("/metrics")
 
     written = captured_logs.getvalue()
-    assert "operations.access" in written
-    for secret in ("metrics-secret-token-1", "query-secret-2", "body-secret-3", "jwt-secret-4", "CODESECR"):
+    assert written.count('"operations.access"') == 3  # /metrics is logged at DEBUG
+    for secret in ("metrics-secret-token-1", "query-secret-2", "body-secret-3", token, "CODESECR", "WXYZ6789"):
         assert secret not in written
 
 

@@ -1,27 +1,10 @@
-"""A view limited by the join throttle's scope and rate, and a header telling which worker answered."""
+"""Test-only views: hold a worker busy, log from inside a request, fail; and a header naming the worker."""
 
 import os
 import time
 from collections.abc import Callable, Iterator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
-
-
-class ThrottledJoinLikeView(APIView):
-    """Anonymous, so the throttle keys on the client address; same scope (and rate setting) as joining."""
-
-    permission_classes = [AllowAny]
-    authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "invite_join"
-
-    def post(self, request: Request) -> Response:
-        return Response({"ok": True})
 
 
 def worker_pid_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
