@@ -172,6 +172,7 @@ class Sample:
     status: int  # 0: no HTTP answer (connection error or client timeout)
     started: float  # seconds since the run started
     latency: float
+    error_body: str | None = None  # the start of the body of a non-2xx answer
 
 
 Request = tuple[str, str, bytes | None]
@@ -223,13 +224,14 @@ def run_clients(
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
-                response.read()
+                content = response.read()
                 status = response.status
-            except (OSError, http.client.HTTPException):
-                status = 0
+                error_body = None if 200 <= status < 300 else content[:120].decode(errors="replace")
+            except (OSError, http.client.HTTPException) as exc:
+                status, error_body = 0, type(exc).__name__
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=client_timeout)
-            own.append(Sample(operation, status, now - started_at, time.monotonic() - now))
+            own.append(Sample(operation, status, now - started_at, time.monotonic() - now, error_body))
         connection.close()
         with lock:
             samples.extend(own)
@@ -280,6 +282,12 @@ def summarize(samples: list[Sample], wall_seconds: float) -> dict[str, Any]:
             "requests": len(mine),
             "errors": sum(1 for s in mine if not 200 <= s.status < 300),
             "status_counts": dict(Counter(str(s.status) for s in mine)),
+            "error_answers": {
+                f"{status} {body}": count
+                for (status, body), count in Counter(
+                    (s.status, s.error_body) for s in mine if not 200 <= s.status < 300
+                ).most_common(5)
+            },
             "latency_ms": latency_summary(mine),
         }
     return {
