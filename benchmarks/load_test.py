@@ -3,6 +3,10 @@
     python -m benchmarks.load_test                 # both, writes benchmarks/results/load.json
     python -m benchmarks.load_test --users 10 --duration 15 --failure-duration 30   # a quick run
 
+Defaults come from BENCH_LOAD_USERS, BENCH_LOAD_SECONDS, BENCH_FAILURE_USERS and
+BENCH_FAILURE_SECONDS when set. Run it as its own process: it configures
+Django with the server's production settings.
+
 Load: ``--users`` closed-loop clients (each with its own kept-alive connection
 and token, no think time) for ``--duration`` seconds, over the mix of the
 issue: get space 70 %, join 10 %, regenerate 10 %, list 10 %. Reported:
@@ -511,12 +515,32 @@ def failure_benchmark(
     }
 
 
+def env_number(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Load and failure benchmarks (gunicorn + moto on 127.0.0.1).")
-    parser.add_argument("--users", type=int, default=50, help="Concurrent clients of the load run (default 50).")
-    parser.add_argument("--duration", type=float, default=60, help="Seconds of the load run (default 60).")
-    parser.add_argument("--failure-users", type=int, default=20, help="Clients of the failure run (default 20).")
-    parser.add_argument("--failure-duration", type=float, default=40, help="Seconds of the failure run (default 40).")
+    # Defaults also from the environment, so that `make bench` can scale the run.
+    parser.add_argument(
+        "--users", type=int, default=env_number("BENCH_LOAD_USERS", 50), help="Clients of the load run (50)."
+    )
+    parser.add_argument(
+        "--duration", type=float, default=env_number("BENCH_LOAD_SECONDS", 60), help="Seconds of the load run (60)."
+    )
+    parser.add_argument(
+        "--failure-users",
+        type=int,
+        default=env_number("BENCH_FAILURE_USERS", 20),
+        help="Clients of the failure run (20).",
+    )
+    parser.add_argument(
+        "--failure-duration",
+        type=float,
+        default=env_number("BENCH_FAILURE_SECONDS", 40),
+        help="Seconds of the failure run (40); the endpoint is down from 1/4 to 1/2 of it.",
+    )
     parser.add_argument("--workers", type=int, default=2, help="Gunicorn workers (default 2).")
     parser.add_argument("--threads", type=int, default=8, help="Threads per worker (default 8).")
     parser.add_argument("--only", choices=["load", "failure"], default=None, help="Run one of the two.")
