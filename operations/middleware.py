@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from operations import metrics
@@ -14,8 +15,10 @@ from operations.log_context import request_id_from_header, request_id_var
 access_logger = logging.getLogger("operations.access")
 
 UNMATCHED_ROUTE = "<unmatched>"
-# Probes and scrapes arrive every few seconds; they would drown the access log.
-QUIET_ROUTES = frozenset({"healthz", "readyz", "metrics"})
+STATIC_ROUTE = "<static>"
+STATIC_PATH_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
+# Probes, scrapes and static files would drown the access log.
+QUIET_ROUTES = frozenset({"healthz", "readyz", "metrics", STATIC_ROUTE})
 
 
 def route_label(request: HttpRequest) -> str:
@@ -23,6 +26,8 @@ def route_label(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     if match is not None and match.route:
         return match.route
+    if request.path.startswith(STATIC_PATH_PREFIX):
+        return STATIC_ROUTE  # served by WhiteNoise before URL resolution
     return getattr(request, "probe_route", UNMATCHED_ROUTE)
 
 

@@ -231,6 +231,14 @@ def test_unknown_paths_share_one_label(client) -> None:
     assert counter("lifestyle_http_requests_total", method="GET", route="<unmatched>", status="404") == before + 2
 
 
+def test_static_files_share_one_label(client) -> None:
+    before = counter("lifestyle_http_requests_total", method="GET", route="<static>", status="404")
+
+    client.get("/static/admin/css/no-such-file.css")
+
+    assert counter("lifestyle_http_requests_total", method="GET", route="<static>", status="404") == before + 1
+
+
 def test_engine_activity_is_counted(dynamo_table) -> None:
     space = space_create(owner_id="owner", name="Counted")
     generated = counter("lifestyle_invite_codes_generated_total")
