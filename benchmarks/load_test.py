@@ -186,12 +186,18 @@ def next_request(operation: str, user: User, rng: random.Random) -> Request:
     if operation == "get_space":
         return "GET", f"/api/spaces/{rng.choice(user.visible_spaces)}", None
     if operation == "join":
-        # Once a user has joined every pool space, further joins answer 409 (counted as errors).
-        code = user.join_codes.pop() if user.join_codes else "NOSPACE2"
-        return "POST", "/api/spaces/join", json.dumps({"invite_code": code}).encode()
+        return "POST", "/api/spaces/join", json.dumps({"invite_code": user.join_codes.pop()}).encode()
     if operation == "regenerate":
         return "POST", f"/api/spaces/{rng.choice(user.own_spaces)}/invite", b""
     return "GET", "/api/spaces", None
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    samples: list[Sample]
+    wall_seconds: float
+    started_at: float  # time.monotonic() at the start
+    joins_skipped: int  # joins replaced by a read because the client had tried every pool space
 
 
 def run_clients(
@@ -202,13 +208,11 @@ def run_clients(
     seed_value: int,
     client_timeout: float = 30.0,
     on_tick: Callable[[float], None] | None = None,
-) -> tuple[list[Sample], float, float]:
-    """Closed-loop clients, one thread and one kept-alive connection each.
-
-    Returns the samples, the wall time and the moment (``time.monotonic()``) the run started.
-    """
+) -> ClientRun:
+    """Closed-loop clients, one thread and one kept-alive connection each."""
     operations, weights = zip(*MIX.items(), strict=True)
     samples: list[Sample] = []
+    joins_skipped = [0]
     lock = threading.Lock()
     barrier = threading.Barrier(len(users) + 1)
     started_at = 0.0
@@ -221,6 +225,11 @@ def run_clients(
         deadline = started_at + duration
         while (now := time.monotonic()) < deadline:
             operation = rng.choices(operations, weights)[0]
+            if operation == "join" and not user.join_codes:
+                # Every pool space tried (a client that fails fast runs through them quickly).
+                operation = "get_space"
+                with lock:
+                    joins_skipped[0] += 1
             method, path, body = next_request(operation, user, rng)
             headers = {"Host": "127.0.0.1", "Authorization": f"Bearer {user.token}"}
             if body is not None:
@@ -231,6 +240,9 @@ def run_clients(
                 content = response.read()
                 status = response.status
                 error_body = None if 200 <= status < 300 else content[:120].decode(errors="replace")
+                if error_body is not None and os.environ.get("BENCH_TRACE_ERRORS"):
+                    line = f"ERROR {now - started_at:.2f} {status} {method} {path} {body!r} {error_body}\n"
+                    sys.stdout.write(line)
             except (OSError, http.client.HTTPException) as exc:
                 status, error_body = 0, type(exc).__name__
                 connection.close()
@@ -251,7 +263,7 @@ def run_clients(
             time.sleep(0.05)
     for thread in threads:
         thread.join(duration + client_timeout + 30)
-    return samples, time.monotonic() - started_at, started_at
+    return ClientRun(samples, time.monotonic() - started_at, started_at, joins_skipped[0])
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -352,11 +364,13 @@ def load_benchmark(
         run_clients(server.port, seed(4, join_pool=2, seed_value=2), duration=3, seed_value=2)
         app_pids = [server.process.pid, *server.worker_pids()]
         app_cpu, moto_cpu, own_cpu = cpu_of(app_pids), process_cpu_seconds(moto.process.pid), time.process_time()
-        samples, wall, _ = run_clients(server.port, people, duration=duration, seed_value=3)
+        run = run_clients(server.port, people, duration=duration, seed_value=3)
         app_cpu = cpu_of(app_pids) - app_cpu
         moto_cpu = process_cpu_seconds(moto.process.pid) - moto_cpu
         own_cpu = time.process_time() - own_cpu
+    samples, wall = run.samples, run.wall_seconds
     result = summarize(samples, wall)
+    result["joins_replaced_by_reads"] = run.joins_skipped
     count = max(1, result["requests"])
     result.update(
         {
@@ -452,7 +466,8 @@ def failure_benchmark(
         stop_probing = threading.Event()
         prober = threading.Thread(target=probe_readiness, args=(stop_probing,), daemon=True)
         prober.start()
-        samples, wall, started_at = run_clients(server.port, people, duration=duration, seed_value=5, on_tick=tick)
+        run = run_clients(server.port, people, duration=duration, seed_value=5, on_tick=tick)
+        samples, wall, started_at = run.samples, run.wall_seconds, run.started_at
         stop_probing.set()
         prober.join(15)
         # On the clients' clock: seconds since the run started.
@@ -483,6 +498,7 @@ def failure_benchmark(
     return {
         "users": users,
         "duration_seconds": duration,
+        "joins_replaced_by_reads": run.joins_skipped,
         "endpoint_stopped_at_s": round(stopped, 2),
         "endpoint_restarted_at_s": round(restarted, 2),
         "app_dynamodb_settings": {
