@@ -171,10 +171,23 @@ def _switch_code(space: Space, new_code: str) -> bool:
             condition=Space.pk.exists() & expected,
         )
     except UpdateError as exc:
-        if is_condition_failure(exc):
+        if not is_condition_failure(exc):
+            raise
+        # When the answer to an applied switch is lost (a connection reset),
+        # botocore retries it and the retry fails its condition on our own
+        # write. Only the holder of new_code's claim ever sets it, so finding
+        # it on the space means the switch was ours and it happened.
+        if not _space_holds_code(space.id, new_code):
             return False
-        raise
+        space.invite_code = new_code
     return True
+
+
+def _space_holds_code(space_id: str, code: str) -> bool:
+    try:
+        return Space.get(*Space.key(space_id), consistent_read=True).invite_code == code
+    except DoesNotExist:
+        return False
 
 
 def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> None:
