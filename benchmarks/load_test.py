@@ -84,18 +84,22 @@ def start_forwarder(listen_port: int, target_port: int) -> subprocess.Popen[byte
         [sys.executable, "-m", "benchmarks.tcp_forwarder", "--listen", str(listen_port), "--target", str(target_port)],
         cwd=BASE_DIR,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            probe = http.client.HTTPConnection("127.0.0.1", listen_port, timeout=1)
-            probe.request("GET", "/moto-api/")
-            probe.getresponse().read()
-            probe.close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the TCP forwarder did not start")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", listen_port, timeout=1)
+                probe.request("GET", "/moto-api/")
+                probe.getresponse().read()
+                probe.close()
+                return process
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the TCP forwarder did not start")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
 
 
 # --- seeding ----------------------------------------------------------------------------------
@@ -437,53 +441,55 @@ def failure_benchmark(
     events: dict[str, float] = {}
     readiness: list[tuple[float, int, float]] = []  # (when, status, latency)
     state = {"forwarder": forwarder}
+    try:
+        with app_server(env, workers=workers, threads=threads, log_file=work_dir / "gunicorn-failure.log") as server:
 
-    with app_server(env, workers=workers, threads=threads, log_file=work_dir / "gunicorn-failure.log") as server:
+            def probe_readiness(stop: threading.Event) -> None:
+                while not stop.is_set():
+                    began = time.monotonic()
+                    probe = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                    try:
+                        probe.request("GET", "/readyz", headers={"Host": "127.0.0.1"})
+                        status = probe.getresponse().status
+                    except OSError:
+                        status = 0
+                    finally:
+                        probe.close()
+                    readiness.append((began, status, time.monotonic() - began))
+                    stop.wait(0.25)
 
-        def probe_readiness(stop: threading.Event) -> None:
-            while not stop.is_set():
-                began = time.monotonic()
-                probe = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-                try:
-                    probe.request("GET", "/readyz", headers={"Host": "127.0.0.1"})
-                    status = probe.getresponse().status
-                except OSError:
-                    status = 0
-                finally:
-                    probe.close()
-                readiness.append((began, status, time.monotonic() - began))
-                stop.wait(0.25)
+            def tick(elapsed: float) -> None:
+                if "stopped" not in events and elapsed >= stop_at:
+                    state["forwarder"].send_signal(signal.SIGKILL)
+                    state["forwarder"].wait()
+                    events["stopped"] = elapsed
+                elif "stopped" in events and "restarted" not in events and elapsed >= restart_at:
+                    state["forwarder"] = start_forwarder(forwarder_port, moto.port)
+                    events["restarted"] = elapsed
 
-        def tick(elapsed: float) -> None:
-            if "stopped" not in events and elapsed >= stop_at:
-                state["forwarder"].send_signal(signal.SIGKILL)
-                state["forwarder"].wait()
-                events["stopped"] = elapsed
-            elif "stopped" in events and "restarted" not in events and elapsed >= restart_at:
-                state["forwarder"] = start_forwarder(forwarder_port, moto.port)
-                events["restarted"] = elapsed
+            stop_probing = threading.Event()
+            prober = threading.Thread(target=probe_readiness, args=(stop_probing,), daemon=True)
+            prober.start()
+            run = run_clients(server.port, people, duration=duration, seed_value=5, on_tick=tick)
+            samples, wall, started_at = run.samples, run.wall_seconds, run.started_at
+            stop_probing.set()
+            prober.join(15)
+            # On the clients' clock: seconds since the run started.
+            readiness = [(began - started_at, status, latency) for began, status, latency in readiness]
 
-        stop_probing = threading.Event()
-        prober = threading.Thread(target=probe_readiness, args=(stop_probing,), daemon=True)
-        prober.start()
-        run = run_clients(server.port, people, duration=duration, seed_value=5, on_tick=tick)
-        samples, wall, started_at = run.samples, run.wall_seconds, run.started_at
-        stop_probing.set()
-        prober.join(15)
-        # On the clients' clock: seconds since the run started.
-        readiness = [(began - started_at, status, latency) for began, status, latency in readiness]
-
-    audit_env = env | {"DYNAMODB_HOST": moto.endpoint_url}
-    audit = run_audit(audit_env)
-    invariants = strict_invariant_check()
-    if invariants["problems"] and audit.get("ran"):
-        # Leftovers of requests cut off by the outage are younger than the audit's
-        # grace period; show what the audit says of them without it, and its repair.
-        audit["without_grace_period"] = run_audit(audit_env, "--grace-seconds", "0")
-        audit["repair"] = run_audit(audit_env, "--repair", "--grace-seconds", "0")
-        invariants["after_repair"] = strict_invariant_check()
-    state["forwarder"].kill()
-    state["forwarder"].wait()
+        audit_env = env | {"DYNAMODB_HOST": moto.endpoint_url}
+        audit = run_audit(audit_env)
+        invariants = strict_invariant_check()
+        if invariants["problems"] and audit.get("ran"):
+            # Leftovers of requests cut off by the outage are younger than the audit's
+            # grace period; show what the audit says of them without it, and its repair.
+            audit["without_grace_period"] = run_audit(audit_env, "--grace-seconds", "0")
+            audit["repair"] = run_audit(audit_env, "--repair", "--grace-seconds", "0")
+            invariants["after_repair"] = strict_invariant_check()
+    finally:
+        # Never leave the forwarder behind, whatever failed.
+        state["forwarder"].kill()
+        state["forwarder"].wait()
 
     stopped, restarted = events["stopped"], events["restarted"]
     before = [s for s in samples if s.started < stopped]
