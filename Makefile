@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run serve test lint bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): requirements.txt
 
 run: install
 	scripts/run_embedded.sh
+
+# Production settings under gunicorn; needs DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS (docs/operations.md).
+serve: install
+	PY=$(PY) scripts/serve.sh
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -32,6 +32,7 @@ from django.conf import settings
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from invites import codes
+from operations import metrics
 from spaces import keys
 from spaces.dynamodb import current_binding, get_many, is_condition_failure, translate_unreachable, write_batch
 from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable, SpaceNotFound
@@ -115,14 +116,17 @@ def invite_code_claim_new(*, space_id: str) -> str:
         code = codes.generate_code()
         if check_legacy and _legacy_mapping_exists(code):
             logger.info("Invite code collision with a legacy mapping; drawing again")
+            metrics.invite_code_collisions.labels(kind="legacy_mapping").inc()
             continue
         try:
             CodeClaim.build(code, space_id, now).save(condition=CodeClaim.pk.does_not_exist())
         except PutError as exc:
             if is_condition_failure(exc):
                 logger.info("Invite code collision with an existing claim; drawing again")
+                metrics.invite_code_collisions.labels(kind="claim").inc()
                 continue
             raise
+        metrics.invite_codes_generated.inc()
         return code
     raise InviteCodeUnavailable(f"No free invite code after {settings.INVITE_CODE_MAX_ATTEMPTS} attempts")
 
@@ -173,12 +177,24 @@ def _switch_code(space: Space, new_code: str) -> bool:
             condition=Space.pk.exists() & expected,
         )
     except UpdateError as exc:
-        if is_condition_failure(exc):
+        if not is_condition_failure(exc):
+            raise
+        # When the answer to an applied switch is lost (a connection reset),
+        # botocore retries it and the retry fails its condition on our own
+        # write. Only the holder of new_code's claim ever sets it, so finding
+        # it on the space means the switch was ours and it happened.
+        if not _space_holds_code(space.id, new_code):
             return False
-        raise
     space.invite_code = new_code
     space.updated_at = now
     return True
+
+
+def _space_holds_code(space_id: str, code: str) -> bool:
+    try:
+        return Space.get(*Space.key(space_id), consistent_read=True).invite_code == code
+    except DoesNotExist:
+        return False
 
 
 def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> None:
@@ -191,6 +207,7 @@ def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> Non
             actor_id or "system",
             source,
         )
+        metrics.invite_code_changes.labels(source=source).inc()
 
 
 def invite_code_regenerate(

@@ -87,9 +87,14 @@ INSTALLED_APPS = [
     "accounts",
     "spaces",
     "invites",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # Outermost: request id, access log and request metrics cover everything below.
+    "operations.middleware.RequestContextMiddleware",
+    # Load balancer probes are answered before host validation and the HTTPS redirect.
+    "operations.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,7 +141,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic puts the admin's files for WhiteNoise (make serve runs it).
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 
 def _cache_from_url(url: str) -> dict[str, object]:
@@ -236,7 +242,15 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["lifestyle_spaces.api_schema.strip_trailing_slashes"],
 }
 
+# --- Operations: probes and metrics -------------------------------------------------
+# /readyz gives up after this many seconds (one attempt, no retries).
+READINESS_TIMEOUT = env_float("READINESS_TIMEOUT", 1.0)
+# /metrics requires "Authorization: Bearer <METRICS_TOKEN>"; unset, it exists only in debug mode.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 # --- Production hardening (debug off) ---------------------------------------------
+# Load balancers probe over plain HTTP (patterns match the path without its leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -252,13 +266,25 @@ if not DEBUG:
 
 # --- Logging: the guide's line format on stdout ----------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+# "plain" (the guide's format, with "[<request id>] " inside a request) or "json" (one object a line).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s - %(levelname)s - %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "operations.log_context.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s - %(levelname)s - %(request_tag)s%(message)s"},
+        "json": {"()": "operations.log_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own 4xx warnings repeat our access line and name the raw path; 5xx stay.
+        "django.request": {"level": "ERROR"},
         "botocore": {"level": "WARNING"},
         "pynamodb": {"level": "WARNING"},
     },

@@ -13,6 +13,7 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("spaces.api.urls")),
     path("api/", include("invites.api.urls")),
+    path("", include("operations.urls")),
 ]
 
 # JSON error bodies for /api/ paths that no view handles (lifestyle_spaces.api_errors).

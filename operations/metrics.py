@@ -1,0 +1,101 @@
+"""Prometheus counters an operator can scrape at ``/metrics``.
+
+Under gunicorn every worker is its own process, so the counters use
+prometheus-client's multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set
+(``lifestyle_spaces/gunicorn.conf.py`` sets and cleans it): a scrape of any
+worker then sums all of them. Without it (dev server, tests) the process's own
+registry is used.
+
+Labels stay bounded: the route is the URL pattern, never the raw path, so a
+space id or a guessed invite code never becomes a time series.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import REGISTRY as PROCESS_REGISTRY
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from spaces.dynamodb import THROTTLING_ERROR_CODES, add_client_hook
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Management commands run with the server's environment too; a missing
+    # directory must not stop them (gunicorn's on_starting creates and wipes it).
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+http_requests = Counter(
+    "lifestyle_http_requests",
+    "HTTP requests answered, by method, URL pattern and status code.",
+    ["method", "route", "status"],
+)
+http_request_duration = Histogram(
+    "lifestyle_http_request_duration_seconds",
+    "Time to answer an HTTP request, by URL pattern.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+dynamodb_calls = Counter(
+    "lifestyle_dynamodb_calls",
+    "DynamoDB API calls made (before retries), by operation.",
+    ["operation"],
+)
+dynamodb_throttles = Counter(
+    "lifestyle_dynamodb_throttles",
+    "DynamoDB attempts refused with a throttling error (each is retried by botocore), by operation.",
+    ["operation"],
+)
+dynamodb_failed_attempts = Counter(
+    "lifestyle_dynamodb_failed_attempts",
+    "DynamoDB attempts that failed on the network (endpoint down, timeout), by operation.",
+    ["operation"],
+)
+invite_codes_generated = Counter(
+    "lifestyle_invite_codes_generated",
+    "New invite codes claimed (every space creation, regeneration and backfill assignment).",
+)
+invite_code_collisions = Counter(
+    "lifestyle_invite_code_collisions",
+    "Drawn invite codes that were already taken and drawn again, by what they collided with.",
+    ["kind"],
+)
+invite_code_changes = Counter(
+    "lifestyle_invite_code_changes",
+    "Invite codes set on spaces, by front door (api, admin, backfill, ...).",
+    ["source"],
+)
+
+
+def _count_call(model: Any, **_: Any) -> None:
+    dynamodb_calls.labels(operation=model.name).inc()
+
+
+def _count_attempt_outcome(
+    response: tuple[Any, dict[str, Any]] | None, operation: Any, caught_exception: Exception | None, **_: Any
+) -> None:
+    # Called by botocore after every attempt, before it decides whether to retry;
+    # returning None leaves that decision to the retry handler.
+    if caught_exception is not None:
+        dynamodb_failed_attempts.labels(operation=operation.name).inc()
+        return
+    if response is not None:
+        code = response[1].get("Error", {}).get("Code")
+        if code in THROTTLING_ERROR_CODES:
+            dynamodb_throttles.labels(operation=operation.name).inc()
+
+
+def install_dynamodb_hooks() -> None:
+    """Count calls, throttles and network failures on the shared botocore client."""
+    add_client_hook("before-call.dynamodb", _count_call)
+    add_client_hook("needs-retry.dynamodb", _count_attempt_outcome)
+
+
+def exposition() -> bytes:
+    """The text exposition of every counter (all workers' when in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(PROCESS_REGISTRY)

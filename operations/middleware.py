@@ -1,0 +1,73 @@
+"""Request id, access log line and request metrics for every request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from operations import metrics
+from operations.log_context import request_id_from_header, request_id_var
+
+access_logger = logging.getLogger("operations.access")
+
+UNMATCHED_ROUTE = "<unmatched>"
+STATIC_ROUTE = "<static>"
+STATIC_PATH_PREFIX = "/" + settings.STATIC_URL.lstrip("/")
+# Probes, scrapes and static files would drown the access log.
+QUIET_ROUTES = frozenset({"healthz", "readyz", "metrics", STATIC_ROUTE})
+
+
+def route_label(request: HttpRequest) -> str:
+    """The URL pattern that served the request: bounded, and free of ids and codes."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.route:
+        return match.route
+    if request.path.startswith(STATIC_PATH_PREFIX):
+        return STATIC_ROUTE  # served by WhiteNoise before URL resolution
+    return getattr(request, "probe_route", UNMATCHED_ROUTE)
+
+
+class RequestContextMiddleware:
+    """Outermost middleware: gives the request an id that every log line and the response carry.
+
+    The access line names method, URL pattern, status and duration only:
+    never the raw path or query (invite codes), headers (tokens) or bodies
+    (passwords).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_from_header(request.headers.get("X-Request-ID"))
+        reset_token = request_id_var.set(request_id)
+        request.request_id = request_id  # type: ignore[attr-defined]  # for lines logged after we return
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            elapsed = time.perf_counter() - started
+            route = route_label(request)
+            metrics.http_requests.labels(method=request.method, route=route, status=str(response.status_code)).inc()
+            metrics.http_request_duration.labels(route=route).observe(elapsed)
+            access_logger.log(
+                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+                "%s %s %s %.1f ms",
+                request.method,
+                route,
+                response.status_code,
+                elapsed * 1000,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
+            response["X-Request-ID"] = request_id
+            return response
+        finally:
+            request_id_var.reset(reset_token)

@@ -1,0 +1,1 @@
+"""A test-only site: the project plus views the operations tests need (throttled, slow, logging)."""

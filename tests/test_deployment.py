@@ -1,0 +1,297 @@
+"""Production settings and the real gunicorn server: deploy checks, config, throttles across workers."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lifestyle_spaces import gunicorn_process
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def run_in_production_env(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=gunicorn_process.production_environment(
+            **{
+                "DJANGO_ALLOWED_HOSTS": "spaces.example.com",
+                # What make serve runs with: the HTTPS redirect on (behind a TLS-terminating balancer).
+                "DJANGO_SECURE_SSL_REDIRECT": "1",
+                **env,
+            }
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_deploy_check_reports_nothing_with_production_settings() -> None:
+    result = run_in_production_env(["manage.py", "check", "--deploy", "--fail-level", "DEBUG"])
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_deploy_check_flags_a_production_setup_without_the_https_redirect() -> None:
+    result = run_in_production_env(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], DJANGO_SECURE_SSL_REDIRECT="0"
+    )
+
+    assert result.returncode != 0
+    assert "security.W008" in result.stdout + result.stderr
+
+
+def gunicorn_config(**env: str) -> dict[str, object]:
+    """The settings gunicorn would read from our config file, in a fresh interpreter."""
+    script = (
+        "import json, os, runpy;"
+        "c = runpy.run_path('lifestyle_spaces/gunicorn.conf.py');"
+        "print(json.dumps({'workers': c['workers'], 'threads': c['threads'], 'worker_class': c['worker_class'],"
+        " 'pool': os.environ['DYNAMODB_MAX_POOL_CONNECTIONS'], 'accesslog': c['accesslog'],"
+        " 'metrics_dir': bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR'))}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env={**gunicorn_process.production_environment(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_gunicorn_gives_each_thread_one_dynamodb_connection() -> None:
+    config = gunicorn_config(GUNICORN_WORKERS="3", GUNICORN_THREADS="6")
+
+    assert config["worker_class"] == "gthread"
+    assert (config["workers"], config["threads"], config["pool"]) == (3, 6, "6")
+    assert config["accesslog"] is None  # our middleware logs requests, without raw paths
+    assert config["metrics_dir"] is True
+
+
+def test_an_explicit_pool_size_is_left_alone() -> None:
+    config = gunicorn_config(GUNICORN_THREADS="6", DYNAMODB_MAX_POOL_CONNECTIONS="12")
+
+    assert config["pool"] == "12"
+
+
+# --- the real server ---------------------------------------------------------------------
+
+
+def answered_by(response: http.client.HTTPResponse) -> int:
+    return int(response.headers["X-Worker-PID"])
+
+
+def new_connection(server: gunicorn_process.GunicornServer) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+
+def signed_access_token(user_id: str, signing_key: str) -> str:
+    """A token as the server would issue it (the server runs with its own secret key)."""
+    from rest_framework_simplejwt.backends import TokenBackend
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    payload = {**AccessToken().payload, "user_id": user_id}
+    return TokenBackend("HS256", signing_key=signing_key).encode(payload)
+
+
+@dataclass
+class Guesser:
+    """One user guessing invite codes against the real join endpoint."""
+
+    server: gunicorn_process.GunicornServer
+    token: str
+
+    def guess(self) -> tuple[int, int]:
+        """(status, pid of the worker that answered)."""
+        connection = new_connection(self.server)
+        connection.request(
+            "POST",
+            "/api/spaces/join",
+            body=json.dumps({"invite_code": "GUESS999"}),
+            headers={
+                "Connection": "close",
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.token}",
+            },
+        )
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status, answered_by(response)
+
+
+def guess_avoiding(guesser: Guesser, busy_pid: int) -> tuple[int, int]:
+    """Guess while worker ``busy_pid`` is held busy, so the other worker must answer.
+
+    A sync worker handles one request at a time and accepts nothing meanwhile;
+    the kernel otherwise tends to hand every new connection to the same worker.
+    """
+    for _attempt in range(20):
+        holder = new_connection(guesser.server)
+        holder.request("GET", "/test-only/hold", headers={"Connection": "close"})
+        held = holder.getresponse()  # headers arrive while the worker is still busy
+        if answered_by(held) == busy_pid:
+            answer = guesser.guess()
+            held.read()
+            holder.close()
+            return answer
+        held.read()  # the wrong worker: let it finish and try again
+        holder.close()
+    pytest.fail(f"could not hold worker {busy_pid} busy")
+
+
+@pytest.fixture
+def two_worker_server(request: pytest.FixtureRequest, tmp_path: Path, dynamo_table):
+    cache_url = request.param(tmp_path) if callable(request.param) else request.param
+    env = gunicorn_process.production_environment(
+        DJANGO_SETTINGS_MODULE="tests.ops_site.settings",
+        DYNAMODB_HOST=dynamo_table.host,
+        DYNAMODB_TABLE=dynamo_table.table_name,
+        CACHE_URL=cache_url,
+        THROTTLE_INVITE_JOIN="5/min",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        # Sync workers (one request at a time) let the test steer requests to each worker;
+        # the cache is shared (or not) the same way whatever the worker class.
+        GUNICORN_CMD_ARGS="--worker-class sync",
+    )
+    server = gunicorn_process.start(env=env, workers=2, threads=1)  # more threads would switch to gthread
+    yield server
+    server.stop()
+
+
+def file_cache(tmp_path: Path) -> str:
+    return f"file://{tmp_path / 'cache'}"
+
+
+def guesses_alternating_between_workers(server: gunicorn_process.GunicornServer, count: int) -> list[tuple[int, int]]:
+    guesser = Guesser(server, signed_access_token(str(uuid.uuid4()), server.env["DJANGO_SECRET_KEY"]))
+    answers = [guesser.guess()]
+    while len(answers) < count:
+        answers.append(guess_avoiding(guesser, busy_pid=answers[-1][1]))
+    return answers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("two_worker_server", [file_cache], indirect=True)
+def test_the_join_throttle_holds_across_gunicorn_workers(two_worker_server) -> None:
+    answers = guesses_alternating_between_workers(two_worker_server, count=12)
+
+    workers = [pid for _, pid in answers]
+    assert len(set(workers)) == 2
+    assert all(one != next_one for one, next_one in itertools.pairwise(workers)), answers
+    # Five wrong guesses (400 Invalid invite code), then refused whichever worker answers.
+    assert [status for status, _ in answers] == [400] * 5 + [429] * 7
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("two_worker_server", ["locmem://per-process"], indirect=True)
+def test_a_per_process_cache_would_let_each_worker_allow_the_full_limit(two_worker_server) -> None:
+    # The counter-example that shows the test above can fail: why CACHE_URL never defaults to memory.
+    answers = guesses_alternating_between_workers(two_worker_server, count=12)
+
+    assert [status for status, _ in answers].count(400) == 10
+
+
+# --- the production server from outside --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def production_server(tmp_path_factory: pytest.TempPathFactory):
+    """gunicorn as make serve runs it: debug off, HTTPS redirect on, one allowed host."""
+    work_dir = tmp_path_factory.mktemp("production")
+    env = gunicorn_process.production_environment(
+        DJANGO_ALLOWED_HOSTS="spaces.example.com",
+        DJANGO_SECURE_SSL_REDIRECT="1",
+        CACHE_URL=f"file://{work_dir / 'cache'}",
+        PROMETHEUS_MULTIPROC_DIR=str(work_dir / "metrics"),
+        DJANGO_STATIC_ROOT=str(work_dir / "static"),
+    )
+    # As make serve does: without the manifest, pages with static files fail.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True
+    )
+    server = gunicorn_process.start(env=env, workers=1, threads=2)
+    yield server
+    server.stop()
+
+
+def fetch(server: gunicorn_process.GunicornServer, path: str, **headers: str) -> http.client.HTTPResponse:
+    connection = new_connection(server)
+    connection.request("GET", path, headers={"Host": "spaces.example.com", **headers})
+    response = connection.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    connection.close()
+    return response
+
+
+BEHIND_TLS = {"X-Forwarded-Proto": "https"}
+
+
+@pytest.mark.slow
+def test_plain_http_is_redirected_to_https(production_server) -> None:
+    response = fetch(production_server, "/api/spaces")
+
+    assert response.status == 301
+    assert response.headers["Location"] == "https://spaces.example.com/api/spaces"
+
+
+@pytest.mark.slow
+def test_liveness_answers_plain_http_by_ip_on_the_production_server(production_server) -> None:
+    response = fetch(production_server, "/healthz", Host=f"127.0.0.1:{production_server.port}")
+
+    assert response.status == 200
+    assert json.loads(response.body) == {"status": "ok"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_responses_behind_tls_carry_the_security_headers(production_server) -> None:
+    response = fetch(production_server, "/api/spaces", **BEHIND_TLS)
+
+    assert response.status == 401
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["X-Request-ID"]
+
+
+@pytest.mark.slow
+def test_the_admin_sets_only_secure_cookies_and_cannot_be_framed(production_server) -> None:
+    response = fetch(production_server, "/admin/login/", **BEHIND_TLS)
+
+    cookies = response.headers.get_all("Set-Cookie") or []
+    assert response.status == 200
+    assert cookies and all("; Secure" in cookie for cookie in cookies)
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/no/such/page", BEHIND_TLS),
+        ("/api/spaces", {"Host": "attacker.example.net", **BEHIND_TLS}),
+        ("/metrics", BEHIND_TLS),
+    ],
+)
+def test_errors_reveal_no_debug_pages_settings_or_metrics(production_server, path, headers) -> None:
+    response = fetch(production_server, path, **headers)
+
+    body = response.body.decode()  # type: ignore[attr-defined]
+    assert response.status in {400, 404}
+    for revealing in ("Traceback", "DEBUG = True", "URLconf", "ALLOWED_HOSTS", "lifestyle_http_requests"):
+        assert revealing not in body
