@@ -183,17 +183,15 @@ def main() -> None:
     try:
         for name in chosen:
             print(f"- {name}", flush=True)
-            if name == "engine":
-                scenarios[name] = engine_scenario(server.endpoint_url, engine_spaces, latency_ms)
-            else:
-                child = "ours" if name == "ours_large" else name
-                size = large if name == "ours_large" else spaces
-                # The machine is shared: ours and the floor run `repeat` times each and
-                # the fastest run counts (every run is kept in "runs").
-                rounds = repeat if name in ("ours", "floor") else 1
-                runs = [backfill_scenario(server.endpoint_url, child, size, latency_ms) for _ in range(rounds)]
-                best = min(runs, key=lambda run: run["wall_seconds"])
-                scenarios[name] = {**best, "runs_wall_seconds": [run["wall_seconds"] for run in runs]}
+            try:
+                scenarios[name] = run_scenario(
+                    name, server.endpoint_url, spaces, large, engine_spaces, latency_ms, repeat
+                )
+            except RuntimeError as exc:
+                # One broken scenario must not lose the others' figures.
+                scenarios[name] = {"error": str(exc)[-2000:]}
+                print(f"  FAILED: {str(exc)[-500:]}", flush=True)
+                continue
             print("  " + json.dumps(summarize_one(scenarios[name])), flush=True)
     finally:
         server.stop()
@@ -224,6 +222,21 @@ def main() -> None:
     print(f"Report: {RESULTS / (stamp + '.json')}")
 
 
+def run_scenario(
+    name: str, endpoint: str, spaces: int, large: int, engine_spaces: int, latency_ms: float, repeat: int
+) -> dict[str, Any]:
+    if name == "engine":
+        return engine_scenario(endpoint, engine_spaces, latency_ms)
+    child = "ours" if name == "ours_large" else name
+    size = large if name == "ours_large" else spaces
+    # The machine is shared: ours and the floor run `repeat` times each and the
+    # fastest run counts (every run's wall time is kept in "runs_wall_seconds").
+    rounds = repeat if name in ("ours", "floor") else 1
+    runs = [backfill_scenario(endpoint, child, size, latency_ms) for _ in range(rounds)]
+    best = min(runs, key=lambda run: run["wall_seconds"])
+    return {**best, "runs_wall_seconds": [run["wall_seconds"] for run in runs]}
+
+
 def summarize_one(result: dict[str, Any]) -> dict[str, Any]:
     if "rounds" in result:
         return {
@@ -237,7 +250,8 @@ def summarize_one(result: dict[str, Any]) -> dict[str, Any]:
 
 def compare(scenarios: dict[str, Any], *, latency_ms: float, workers: int, segments: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    guide, ours, floor, large = (scenarios.get(k) for k in ("guide", "ours", "floor", "ours_large"))
+    usable = {name: result for name, result in scenarios.items() if "error" not in result}
+    guide, ours, floor, large = (usable.get(k) for k in ("guide", "ours", "floor", "ours_large"))
     if ours and ours.get("per_fixed_space"):
         per = ours["per_fixed_space"]
         out["ours_point_reads_per_fixed_space"] = per["point_reads"]
@@ -257,8 +271,9 @@ def compare(scenarios: dict[str, Any], *, latency_ms: float, workers: int, segme
     if large and ours:
         out["rss_large_over_small"] = round(large["peak_rss_mib"] / ours["peak_rss_mib"], 3)
         out["target_rss_within_15_percent"] = out["rss_large_over_small"] <= 1.15
-    if "engine" in scenarios:
-        out["engine_p50_p95_ms"] = summarize_one(scenarios["engine"])
+    if "engine" in usable:
+        out["engine_p50_p95_ms"] = summarize_one(usable["engine"])
+    out["failed_scenarios"] = sorted(set(scenarios) - set(usable))
     return out
 
 

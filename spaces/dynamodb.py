@@ -181,8 +181,13 @@ def error_code(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, PynamoDBException) and current.cause_response_code:
-            return current.cause_response_code
+        if isinstance(current, PynamoDBException):
+            # PynamoDB's cause_response_code fails when the cause carries no
+            # response (a read timeout, a dropped connection): look ourselves.
+            response = getattr(current.cause, "response", None)
+            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+            if code:
+                return code
         if isinstance(current, botocore.exceptions.ClientError):
             return current.response.get("Error", {}).get("Code")
         current = current.__cause__ or current.__context__

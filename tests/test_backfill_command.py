@@ -437,3 +437,34 @@ def test_dynamo_going_away_mid_run_exits_with_status_two(dynamo_table: object, m
 
     assert error.returncode == 2
     assert "cannot be reached" in str(error)
+
+
+# --- the progress bar ---------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_is_drawn_on_stderr_when_it_is_a_terminal(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_legacy_space(name="Shown")
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    lines = run_backfill()
+
+    assert "Spaces without a code" in terminal.getvalue()
+    assert not any("Spaces without a code" in line for line in lines)
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(dynamo_table: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    put_legacy_space(name="Hidden")
+    pipe = io.StringIO()
+    monkeypatch.setattr("sys.stderr", pipe)
+
+    run_backfill()
+
+    assert pipe.getvalue() == ""

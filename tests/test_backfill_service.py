@@ -317,3 +317,15 @@ def test_only_threads_of_a_limited_run_wait_for_the_limiter() -> None:
         backfill._thread_state.limiter = None
 
     assert acquired == [threading.current_thread().name]
+
+
+def test_an_error_without_a_response_has_no_error_code_and_does_not_crash() -> None:
+    from botocore.exceptions import ReadTimeoutError
+    from pynamodb.exceptions import ScanError
+
+    from spaces.dynamodb import error_code
+
+    timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
+    timeout.response = None  # type: ignore[attr-defined]
+
+    assert error_code(ScanError("Failed to scan table", timeout)) is None
