@@ -5,12 +5,16 @@ test suite and by the benchmarks. It speaks the real DynamoDB HTTP protocol,
 so everything above botocore runs exactly as against AWS.
 
 moto's own ``moto_server`` serves requests on many threads, and its DynamoDB
-model takes no locks, so nothing guarantees that two conditional writes to
-one item cannot both pass their condition, which real DynamoDB never allows.
-We run moto's WSGI application behind one lock instead, so each request is
-applied atomically, as a real table applies each item write. Connections
-still get a thread each (HTTP keep-alive keeps working); moto is bound by the
-GIL, so little throughput is lost.
+model takes no locks: nothing guarantees that two conditional writes to one
+item cannot both pass their condition (real DynamoDB never allows it), and a
+Scan iterating the table while a PutItem adds a partition fails with
+"dictionary changed size during iteration". It also closes the connection
+after every response, where real DynamoDB keeps HTTPS connections alive.
+So we serve moto's WSGI application with gunicorn (one process, since moto
+keeps its tables in memory; a thread per connection, with keep-alive) behind
+one lock, so each request is applied atomically, as a real table applies each
+item write. moto holds the GIL for nearly all of a request anyway, so the
+lock costs little throughput.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ class EmbeddedDynamo:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            # SIGINT is gunicorn's quick shutdown; SIGTERM would wait for idle keep-alive connections.
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -63,14 +68,26 @@ class EmbeddedDynamo:
                 self.process.wait(timeout=10)
 
 
-def start(port: int | None = None, *, timeout: float = 30.0, quiet: bool = True) -> EmbeddedDynamo:
+def start(port: int | None = None, *, timeout: float = 30.0, quiet: bool = True, threads: int = 32) -> EmbeddedDynamo:
     """Start moto's server on 127.0.0.1 and wait until it answers."""
     port = port or free_port()
     if not port_is_free(port):
         raise RuntimeError(f"port {port} on 127.0.0.1 is already in use; set DYNAMODB_PORT to another one")
     output = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "lifestyle_spaces.embedded_dynamodb", "--serve-here", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=1",  # one process: moto keeps its tables in memory
+            f"--threads={threads}",
+            "--worker-class=gthread",
+            "--keep-alive=60",
+            "--timeout=600",
+            "--log-level=warning",
+            "lifestyle_spaces.embedded_dynamodb:wsgi_app()",
+        ],
         stdout=output,
         stderr=output,
         env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
@@ -107,25 +124,17 @@ class OneRequestAtATime:
                     close()
 
 
-def serve_here(port: int) -> None:
-    """Serve moto's DynamoDB on 127.0.0.1:port in this process, until killed."""
+def wsgi_app() -> OneRequestAtATime:
+    """moto's DynamoDB behind the lock; gunicorn loads it as ``embedded_dynamodb:wsgi_app()``."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
-    app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server.serve_forever()
+    return OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the embedded DynamoDB (moto server) in the foreground.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("DYNAMODB_PORT", "8001")))
-    parser.add_argument("--serve-here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_here:
-        serve_here(args.port)
-        return
     server = start(args.port, quiet=True)
     print(f"Embedded DynamoDB listening on {server.endpoint_url}", flush=True)
 
