@@ -9,7 +9,8 @@ Scale it with the environment (docs/backfill.md):
 ``BENCH_SPACES`` (2000), ``BENCH_LARGE_SPACES`` (20000, 0 skips),
 ``BENCH_LATENCY_MS`` (10), ``BENCH_ENGINE_SPACES`` (50000, 0 skips),
 ``BENCH_ENGINE_OPS`` (100), ``BENCH_REPEAT`` (2: ours and the floor, fastest run counts),
-``BENCH_MOTO_THREADS`` (16), ``BENCH_SCENARIOS`` (guide,ours,floor,ours_large,engine).
+``BENCH_MOTO_THREADS`` (16), ``BENCH_SCENARIOS`` (guide,ours,floor,ours_large,engine,load).
+The ``load`` scenario is ``python -m benchmarks.load_test`` (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from benchmarks.common import (
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
-ALL_SCENARIOS = ("guide", "ours", "floor", "ours_large", "engine")
+ALL_SCENARIOS = ("guide", "ours", "floor", "ours_large", "engine", "load")
 PROJECTED_SPACES = 1_000_000
 
 
@@ -227,6 +228,8 @@ def run_scenario(
 ) -> dict[str, Any]:
     if name == "engine":
         return engine_scenario(endpoint, engine_spaces, latency_ms)
+    if name == "load":
+        return load_scenario()
     child = "ours" if name == "ours_large" else name
     size = large if name == "ours_large" else spaces
     # The machine is shared: ours and the floor run `repeat` times each and the
@@ -237,7 +240,21 @@ def run_scenario(
     return {**best, "runs_wall_seconds": [run["wall_seconds"] for run in runs]}
 
 
+def load_scenario() -> dict[str, Any]:
+    """The serving load and outage runs (issue 6): gunicorn + its own moto server, in a child process."""
+    process = subprocess.run(
+        [sys.executable, "-m", "benchmarks.load_test"], cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
+    output = RESULTS / "load.json"
+    if process.returncode != 0 or not output.exists():
+        raise RuntimeError(f"load test failed ({process.returncode}):\n{process.stderr[-3000:]}")
+    return json.loads(output.read_text())
+
+
 def summarize_one(result: dict[str, Any]) -> dict[str, Any]:
+    if "load" in result or "failure" in result:
+        load = result.get("load", {})
+        return {key: load.get(key) for key in ("requests_per_second", "latency_ms", "error_rate")}
     if "rounds" in result:
         return {
             name: {op: (r["p50_ms"], r["p95_ms"]) for op, r in ops.items()} for name, ops in result["rounds"].items()

@@ -10,11 +10,8 @@ from __future__ import annotations
 import os
 import random
 import resource
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +22,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from lifestyle_spaces.embedded_dynamodb import EmbeddedDynamo
+from lifestyle_spaces.embedded_dynamodb import start as start_embedded_dynamo
 from spaces import keys
 
 READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable"})
@@ -227,64 +226,6 @@ def drop_table(endpoint: str, table_name: str) -> None:
     raw_client(endpoint).delete_table(TableName=table_name)
 
 
-@dataclass
-class MotoServer:
-    """moto behind gunicorn (one process, threads, keep-alive): see benchmarks/moto_app.py."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def start_moto_server(*, threads: int = 16, timeout: float = 30.0) -> MotoServer:
-    from lifestyle_spaces.embedded_dynamodb import free_port
-
-    port = free_port()
-    process = subprocess.Popen(  # our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",  # one process: moto keeps its tables in memory
-            "--threads",
-            str(threads),
-            "--worker-class",
-            "gthread",
-            "--keep-alive",
-            "60",
-            "--timeout",
-            "600",
-            "--log-level",
-            "warning",
-            "benchmarks.moto_app:app",
-        ],
-        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
-        stdout=subprocess.DEVNULL,
-    )
-    server = MotoServer(port, process)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the benchmark's moto server exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"the benchmark's moto server did not answer on port {port}")
+def start_moto_server(*, threads: int = 16) -> EmbeddedDynamo:
+    """The same embedded DynamoDB the tests and ``make run`` use (lifestyle_spaces/embedded_dynamodb.py)."""
+    return start_embedded_dynamo(threads=threads)

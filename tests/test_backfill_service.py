@@ -9,18 +9,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from benchmarks.common import MotoServer, start_moto_server
 from invites import backfill
 from invites.audit import audit_invite_codes
 from invites.backfill import BackfillConfigError, RateLimiter, SpaceOutcome, backfill_missing_codes
-from spaces import dynamodb
 from spaces.dynamodb import TableBinding
 from spaces.models import Space
 from spaces.services import space_create
@@ -31,34 +26,6 @@ from tests.seeding import seed_legacy_spaces
 pytestmark = pytest.mark.django_db
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def serialized_moto() -> Iterator[MotoServer]:
-    """moto serving one request at a time, as the benchmarks do.
-
-    moto's server is not thread-safe: two conditional writes to one item from
-    two threads can both pass their condition, which real DynamoDB never
-    allows. Tests of concurrent writers need DynamoDB's atomicity, so they run
-    against this server (benchmarks/moto_app.py).
-    """
-    server = start_moto_server(threads=8)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def atomic_table(serialized_moto: MotoServer, settings: Any) -> Iterator[TableBinding]:
-    from invites.services import forget_cached_table_facts
-    from spaces.table import table_create_if_missing
-
-    binding = dynamodb.bind_table(table_name=f"test-{uuid.uuid4().hex[:12]}", host=serialized_moto.endpoint_url)
-    forget_cached_table_facts()
-    table_create_if_missing()
-    settings.DYNAMODB_TABLE = binding.table_name
-    settings.DYNAMODB_HOST = binding.host
-    yield binding
-    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
 
 
 def stored_code(space_id: str) -> str | None:
@@ -122,7 +89,7 @@ def test_collect_changes_false_keeps_the_report_small(dynamo_table: object) -> N
 
 
 @pytest.mark.slow
-def test_two_backfills_at_once_give_each_space_exactly_one_code(atomic_table: object) -> None:
+def test_two_backfills_at_once_give_each_space_exactly_one_code(dynamo_table: object) -> None:
     space_ids = seed_legacy_spaces(80)
     barrier = threading.Barrier(2)
     reports = []
@@ -218,12 +185,12 @@ def pages_finished(checkpoint: Path) -> int:
 
 @pytest.mark.slow
 def test_kill_9_in_the_middle_then_rerun_with_the_checkpoint_finishes_the_job(
-    atomic_table: TableBinding, tmp_path: Path
+    dynamo_table: TableBinding, tmp_path: Path
 ) -> None:
     space_ids = seed_legacy_spaces(300)
     checkpoint = tmp_path / "backfill.json"
     slow_run = backfill_process(
-        atomic_table,
+        dynamo_table,
         "--checkpoint",
         str(checkpoint),
         "--segments",
@@ -243,7 +210,7 @@ def test_kill_9_in_the_middle_then_rerun_with_the_checkpoint_finishes_the_job(
     given_before_rerun = sum(1 for space_id in space_ids if stored_code(space_id))
     assert 0 < given_before_rerun < 300
 
-    rerun = backfill_process(atomic_table, "--checkpoint", str(checkpoint), "--segments", "2", "-v", "0")
+    rerun = backfill_process(dynamo_table, "--checkpoint", str(checkpoint), "--segments", "2", "-v", "0")
     stdout, stderr = rerun.communicate(timeout=120)
 
     assert rerun.returncode == 0, stderr
