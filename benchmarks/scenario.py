@@ -113,7 +113,7 @@ def guide_baseline() -> dict[str, Any]:
     def run() -> None:
         spaces: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "FilterExpression": Attr("PK").begins_with("SPACE#") & Attr("SK").eq(keys.SPACE_METADATA_SK)
+            "FilterExpression": Attr("PK").begins_with(keys.SPACE_PREFIX) & Attr("SK").eq(keys.SPACE_METADATA_SK)
         }
         while True:
             page = table.scan(**kwargs)
