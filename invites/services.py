@@ -162,7 +162,14 @@ def _space_or_missing(space_id: str) -> Space:
         raise SpaceNotFound(space_id) from None
 
 
-def _switch_code(space: Space, new_code: str) -> bool:
+@dataclass(frozen=True)
+class _Switch:
+    applied: bool
+    # After a failed condition: the space as it is now (None if it is gone).
+    current: Space | None = None
+
+
+def _switch_code(space: Space, new_code: str) -> _Switch:
     """Compare-and-set the space's code from what we read to ``new_code``."""
     old_code = space.invite_code
     expected = (Space.invite_code == old_code) if old_code else Space.invite_code.does_not_exist()
@@ -183,18 +190,19 @@ def _switch_code(space: Space, new_code: str) -> bool:
         # botocore retries it and the retry fails its condition on our own
         # write. Only the holder of new_code's claim ever sets it, so finding
         # it on the space means the switch was ours and it happened.
-        if not _space_holds_code(space.id, new_code):
-            return False
+        current = _space_now(space.id)
+        if current is None or current.invite_code != new_code:
+            return _Switch(applied=False, current=current)
     space.invite_code = new_code
     space.updated_at = now
-    return True
+    return _Switch(applied=True)
 
 
-def _space_holds_code(space_id: str, code: str) -> bool:
+def _space_now(space_id: str) -> Space | None:
     try:
-        return Space.get(*Space.key(space_id), consistent_read=True).invite_code == code
+        return Space.get(*Space.key(space_id), consistent_read=True)
     except DoesNotExist:
-        return False
+        return None
 
 
 def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> None:
@@ -234,13 +242,16 @@ def invite_code_regenerate(
                 puts=[InviteMapping.build(new_code, space_id, now)],
                 deletes=[InviteMapping(*InviteMapping.key(old_code, space_id))] if old_code else [],
             )
-            if _switch_code(space, new_code):
+            switch = _switch_code(space, new_code)
+            if switch.applied:
                 change = CodeChange(space_id, old_code, new_code)
                 _log_change(change, actor_id=actor_id, source=source)
                 return change
             # Lost the race: our mapping must not outlive us.
             InviteMapping(*InviteMapping.key(new_code, space_id)).delete()
-            space = _space_or_missing(space_id)
+            if switch.current is None:
+                raise SpaceNotFound(space_id)
+            space = switch.current
             if space.invite_code and space.invite_code != old_code:
                 # A concurrent regeneration already replaced the code we read;
                 # its code is as fresh as ours would have been.
@@ -277,7 +288,7 @@ def invite_code_assign_if_missing(
         try:
             write_batch(puts=[InviteMapping.build(code, space.id, now) for space, code in claimed])
             for space, code in claimed:
-                if _switch_code(space, code):
+                if _switch_code(space, code).applied:
                     change = CodeChange(space.id, None, code)
                     _log_change(change, actor_id=actor_id, source=source)
                 else:
