@@ -24,7 +24,7 @@ from spaces.dynamodb import get_many, table_connection, translate_unreachable
 from spaces.exceptions import InvalidInviteCode
 from spaces.ids import is_valid_space_id
 from spaces.models import CodeClaim, InviteMapping, Membership, Space
-from spaces.selectors import space_members
+from spaces.selectors import space_members, spaces_by_id
 
 # DynamoDB's Limit counts items *evaluated*, before the filter keeps only the
 # space items (about one item in four in a typical table).
@@ -152,10 +152,7 @@ def _why_code_opens_nothing(text: str) -> str:
 def spaces_for_ids(*, space_ids: list[str]) -> dict[str, Space]:
     """Spaces for the given ids, strongly consistent (they are about to be written)."""
     valid_ids = [space_id for space_id in dict.fromkeys(space_ids) if is_valid_space_id(space_id)]
-    with translate_unreachable():
-        found = get_many([Space.key(space_id) for space_id in valid_ids], consistent=True)
-    spaces = (Space.from_raw_data(raw) for raw in found.values())
-    return {space.id: space for space in spaces}
+    return spaces_by_id(valid_ids, consistent=True)
 
 
 def invite_code_consistency(*, space: Space) -> CodeConsistency:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from spaces import keys
 from spaces.dynamodb import get_many, translate_unreachable
 from spaces.exceptions import SpaceNotFound
@@ -37,25 +35,15 @@ def space_members(*, space_id: str) -> list[Membership]:
         )
 
 
-def spaces_by_id(space_ids: list[str]) -> dict[str, Space]:
-    """Spaces for ids, skipping ids whose space item does not exist (half-written creates)."""
+def spaces_by_id(space_ids: list[str], *, consistent: bool = False) -> dict[str, Space]:
+    """Spaces for ids, skipping ids whose space item does not exist (half-written creates).
+
+    ``consistent`` when the spaces are about to be written.
+    """
     with translate_unreachable():
-        found = get_many([Space.key(space_id) for space_id in space_ids], consistent=False)
+        found = get_many([Space.key(space_id) for space_id in space_ids], consistent=consistent)
     spaces = (Space.from_raw_data(raw) for raw in found.values())
     return {space.id: space for space in spaces}
-
-
-def iter_spaces(
-    *, segment: int | None = None, total_segments: int | None = None, page_size: int | None = None
-) -> Iterator[Space]:
-    """Every space item (a filtered Scan), streamed page by page."""
-    with translate_unreachable():
-        yield from Space.scan(
-            filter_condition=Space.sk == keys.SPACE_METADATA_SK,
-            segment=segment,
-            total_segments=total_segments,
-            page_size=page_size,
-        )
 
 
 def spaces_of_user(

@@ -12,8 +12,9 @@ import logging
 import sys
 import threading
 from argparse import ArgumentParser
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -39,34 +40,27 @@ RUN_RETRY_MODE = "adaptive"
 RUN_MAX_ATTEMPTS = 10
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+T = TypeVar("T", int, float)
 
 
-positive_int.__name__ = "positive whole number"
+def number_type(convert: Callable[[str], T], *, minimum: T, inclusive: bool, name: str) -> Callable[[str], T]:
+    """An argparse ``type`` that refuses numbers below ``minimum`` (argparse names it in its error)."""
+
+    def parse(text: str) -> T:
+        value = convert(text)
+        # Written as "is it acceptable", so NaN (which compares false to everything) is refused.
+        acceptable = value >= minimum if inclusive else value > minimum
+        if not acceptable:
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-non_negative_int.__name__ = "whole number"
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-positive_float.__name__ = "positive number"
+positive_int = number_type(int, minimum=1, inclusive=True, name="positive whole number")
+non_negative_int = number_type(int, minimum=0, inclusive=True, name="whole number")
+positive_float = number_type(float, minimum=0.0, inclusive=False, name="positive number")
 
 
 def command_logger(name: str, stream: Any) -> tuple[logging.Logger, logging.Handler]:
