@@ -8,9 +8,11 @@ through the engine and re-read what they fix with a consistent read first,
 so an audit running beside live traffic never undoes a change made after
 its scan.
 
-A mapping or a claim younger than ``grace_seconds`` whose claim belongs to
-the mapping's space is an operation in flight (a create or regeneration
-writes the claim and the mapping before the space), not a problem.
+Operations in flight are not problems. A mapping whose code's claim belongs
+to the mapping's space is in flight when the claim or the mapping is younger
+than ``grace_seconds`` (a create or regeneration writes them before the
+space), or when the space changed less than ``grace_seconds`` ago (the
+engine's janitor deletes the old code's mapping just after the switch).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from invites import services as engine
+from invites.janitor import janitor
 from spaces import keys
 from spaces.dynamodb import get_many, short_reason, table_connection, translate_unreachable, write_batch
 from spaces.exceptions import DomainError, DynamoUnavailable
 from spaces.models import InviteMapping, Space, utc_now_iso
 
 DEFAULT_GRACE_SECONDS = 60.0
-SCANNED_ATTRIBUTES = ("PK", "SK", "id", "invite_code", "space_id", "code", "created_at")
+SCANNED_ATTRIBUTES = ("PK", "SK", "id", "invite_code", "space_id", "code", "created_at", "updated_at")
 BATCH = 25
 
 
@@ -83,6 +86,8 @@ class _Snapshot:
     spaces: dict[str, str | None] = field(default_factory=dict)  # space id -> code
     mappings: list[tuple[str, str, str | None]] = field(default_factory=list)  # (code, space_id, created_at)
     claims: dict[str, _Claim] = field(default_factory=dict)  # CODE (upper) -> claim
+    # Spaces whose code (or anything else) changed within the grace period.
+    recently_updated: set[str] = field(default_factory=set)
     items: int = 0
 
 
@@ -105,14 +110,17 @@ def _scan_items() -> Iterator[dict[str, Any]]:
             return
 
 
-def _take_snapshot() -> _Snapshot:
+def _take_snapshot(grace_seconds: float) -> _Snapshot:
     snapshot = _Snapshot()
+    now = datetime.now(UTC)
     for raw in _scan_items():
         snapshot.items += 1
         pk, sk = raw["PK"]["S"], raw["SK"]["S"]
         if pk.startswith(keys.SPACE_PREFIX) and sk == keys.SPACE_METADATA_SK:
             space_id = _text(raw, "id") or keys.strip_prefix(pk, keys.SPACE_PREFIX)
             snapshot.spaces[space_id] = _text(raw, "invite_code") or None
+            if _age_seconds(_text(raw, "updated_at"), now) < grace_seconds:
+                snapshot.recently_updated.add(space_id)
         elif pk.startswith(keys.INVITE_PREFIX) and sk.startswith(keys.SPACE_PREFIX):
             snapshot.mappings.append(
                 (
@@ -169,7 +177,10 @@ def _find_problems(snapshot: _Snapshot, report: AuditReport, grace_seconds: floa
             grace_seconds > 0
             and claim is not None
             and claim.space_id == space_id
-            and min(_age_seconds(claim.created_at, now), _age_seconds(created_at, now)) < grace_seconds
+            and (
+                min(_age_seconds(claim.created_at, now), _age_seconds(created_at, now)) < grace_seconds
+                or space_id in snapshot.recently_updated
+            )
         )
         if space_id not in snapshot.spaces:
             if not in_flight:
@@ -185,12 +196,14 @@ def audit_invite_codes(*, repair: bool, grace_seconds: float = DEFAULT_GRACE_SEC
     """
     started = time.monotonic()
     report = AuditReport()
-    snapshot = _take_snapshot()
+    snapshot = _take_snapshot(grace_seconds)
     report.total_items = snapshot.items
     report.total_spaces = len(snapshot.spaces)
     _find_problems(snapshot, report, grace_seconds)
     if repair:
         _Repair(report).run()
+        # Regenerations of duplicates hand old mappings to the janitor: finish them too.
+        janitor.flush(timeout=30.0)
         if not report.repair_failures and not engine.legacy_codes_recorded():
             # Every code a space holds now has a claim (recorded just above).
             engine.mark_legacy_codes_recorded(by="audit")
@@ -296,6 +309,11 @@ class _Repair:
                     puts.append(InviteMapping.build(code, space_id, utc_now_iso()))
                 with translate_unreachable():
                     write_batch(puts=puts)
+                for mapping in puts:
+                    # A regeneration may have moved the space on since the read
+                    # above (and deleted this mapping before our put): the janitor
+                    # re-reads the space and removes the mapping if so.
+                    janitor.remove_unless_held(mapping.space_id, [mapping.code])
                 self._fixed("codes_without_mapping", len(puts))
             except Exception as exc:  # reported, the repair goes on
                 self._failed("codes_without_mapping", ",".join(space_id for space_id, _ in chunk), exc)

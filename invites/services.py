@@ -5,20 +5,24 @@ transactions (moto copies the whole table per transaction):
 
 * A code is unique by construction: before any space holds a code, a
   ``CODE#<CODE>/CLAIM`` item is put with ``attribute_not_exists``. Claims are
-  never deleted, so no code is ever issued twice.
+  never deleted, so no code is ever issued twice, and a space never holds a
+  code again once it has moved away from it.
 * A space has at most one working code, the one stored on it: ``resolve``
   follows the claim and then checks the space's current ``invite_code``
   (strongly consistent), so a leftover claim or mapping never lets anyone in.
 * Nothing overwrites a code it did not read: the switch on the space is a
   compare-and-set against the code read before (or its absence).
-* No stale mapping survives a race: the new ``INVITE#`` mapping is written
-  and the old one deleted *before* the switch, so a later regeneration, which
-  reads the new code only after the switch, always finds its mapping in place
-  to delete. A writer whose switch loses removes its own mapping.
+* No mapping is missing or left stale for long: the new code's ``INVITE#``
+  mapping is put *before* the switch, so a later regeneration, which reads
+  the new code only after the switch, always finds that mapping in place to
+  delete; mappings are deleted only *after* their code is dead, so a late
+  delete never removes a live one. Deletes go through ``invites.janitor``:
+  off the request path, and retried after an outage. A write whose outcome
+  is unknown hands both codes to the janitor, which keeps the one the space
+  holds when it looks.
 
-A crash between steps leaves only items that cannot be used (a claim or a
-mapping whose space holds another code, or a current code whose mapping is
-missing); ``audit_invite_codes --repair`` removes or rewrites them.
+Only a process killed between steps leaves something behind: a dead code's
+mapping (it lets nobody in) for ``audit_invite_codes --repair`` to remove.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from django.conf import settings
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from invites import codes
+from invites.janitor import janitor
 from operations import metrics
 from spaces import keys
 from spaces.dynamodb import current_binding, get_many, is_condition_failure, translate_unreachable, write_batch
@@ -229,7 +234,8 @@ def invite_code_regenerate(
 
     Works for spaces with and without a code. Pass ``space`` when the caller
     has just read it (strongly consistent) to save a round trip: then the
-    whole operation is a claim, one batch write and the switch.
+    request waits for a claim, the new mapping and the switch; the old
+    mapping's delete follows off the request path.
     """
     with translate_unreachable():
         if space is None:
@@ -237,19 +243,22 @@ def invite_code_regenerate(
         for _round in range(settings.INVITE_CODE_MAX_ATTEMPTS):
             old_code = space.invite_code
             new_code = invite_code_claim_new(space_id=space_id)
-            now = utc_now_iso()
-            write_batch(
-                puts=[InviteMapping.build(new_code, space_id, now)],
-                deletes=[InviteMapping(*InviteMapping.key(old_code, space_id))] if old_code else [],
-            )
-            switch = _switch_code(space, new_code)
+            try:
+                InviteMapping.build(new_code, space_id, utc_now_iso()).save()
+                switch = _switch_code(space, new_code)
+            except Exception:
+                # Which of the two codes the space holds now is unknown.
+                janitor.remove_unless_held(space_id, [old_code, new_code])
+                raise
             if switch.applied:
+                janitor.remove_dead(space_id, [old_code])
                 change = CodeChange(space_id, old_code, new_code)
                 _log_change(change, actor_id=actor_id, source=source)
                 return change
             # Lost the race: our mapping must not outlive us.
-            InviteMapping(*InviteMapping.key(new_code, space_id)).delete()
+            janitor.remove_dead(space_id, [new_code])
             if switch.current is None:
+                janitor.remove_dead(space_id, [old_code])
                 raise SpaceNotFound(space_id)
             space = switch.current
             if space.invite_code and space.invite_code != old_code:
@@ -275,16 +284,15 @@ def invite_code_assign_if_missing(
 
     ``on_change`` hears of each change as soon as it is made, so a caller
     whose call fails part way knows which spaces were already handled. On a
-    failure, the mappings of the spaces not switched yet are removed (best
-    effort) before the error propagates: no mapping outlives its write.
+    failure, the mappings of the spaces whose switch did not happen, or whose
+    outcome is unknown, go to the janitor before the error propagates.
     """
     with translate_unreachable():
         wanting = [space for space in spaces if not space.invite_code]
         now = utc_now_iso()
         claimed = [(space, invite_code_claim_new(space_id=space.id)) for space in wanting]
         changes: list[CodeChange] = []
-        lost_mappings: list[InviteMapping] = []
-        switched: set[str] = set()
+        settled: set[str] = set()
         try:
             write_batch(puts=[InviteMapping.build(code, space.id, now) for space, code in claimed])
             for space, code in claimed:
@@ -293,28 +301,17 @@ def invite_code_assign_if_missing(
                     _log_change(change, actor_id=actor_id, source=source)
                 else:
                     change = CodeChange(space.id, None, None, applied=False)
-                    lost_mappings.append(InviteMapping(*InviteMapping.key(code, space.id)))
-                switched.add(space.id)
+                    janitor.remove_dead(space.id, [code])
+                settled.add(space.id)
                 changes.append(change)
                 if on_change is not None:
                     on_change(change)
         except Exception:
-            unswitched = [(space, code) for space, code in claimed if space.id not in switched]
-            _delete_quietly(lost_mappings + [InviteMapping(*InviteMapping.key(code, s.id)) for s, code in unswitched])
+            for space, code in claimed:
+                if space.id not in settled:
+                    janitor.remove_unless_held(space.id, [code])
             raise
-        if lost_mappings:
-            write_batch(deletes=lost_mappings)
         return changes
-
-
-def _delete_quietly(mappings: list[InviteMapping]) -> None:
-    """Clean-up on the way out of a failure: the original error matters more than this one."""
-    if not mappings:
-        return
-    try:
-        write_batch(deletes=mappings)
-    except Exception:
-        logger.warning("Could not remove %d unused invite mappings; the audit will", len(mappings))
 
 
 # --- resolving and joining ----------------------------------------------------------

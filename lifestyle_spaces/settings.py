@@ -189,6 +189,11 @@ if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
 # --- Invite codes ---------------------------------------------------------------
 INVITE_URL_BASE = os.environ.get("INVITE_URL_BASE", "/join/")
 INVITE_CODE_MAX_ATTEMPTS = env_int("INVITE_CODE_MAX_ATTEMPTS", 8)
+# Dead INVITE# mappings are removed off the request path (invites/janitor.py): how
+# long a removal is retried while DynamoDB is away, and how long an exiting
+# process waits for the queue.
+INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS = env_float("INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS", 900.0)
+INVITE_MAPPING_CLEANUP_EXIT_WAIT_SECONDS = env_float("INVITE_MAPPING_CLEANUP_EXIT_WAIT_SECONDS", 5.0)
 
 # --- Backfill (docs/backfill.md) ------------------------------------------------------
 BACKFILL_SEGMENTS = env_int("BACKFILL_SEGMENTS", 4)  # parallel scan segments

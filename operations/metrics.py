@@ -66,6 +66,12 @@ invite_code_changes = Counter(
     "Invite codes set on spaces, by front door (api, admin, backfill, ...).",
     ["source"],
 )
+invite_mapping_removals = Counter(
+    "lifestyle_invite_mapping_removals",
+    "INVITE# mappings of dead codes removed after the fact (removed), retried after a failure"
+    " (retried) or left for the audit (abandoned).",
+    ["outcome"],
+)
 
 
 def _count_call(model: Any, **_: Any) -> None:

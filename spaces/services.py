@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from invites.janitor import janitor
 from invites.services import invite_code_claim_new
 from spaces.dynamodb import translate_unreachable, write_batch
 from spaces.ids import new_space_id
@@ -23,18 +24,13 @@ def space_create(
 
     The space item is written last and is the commit point: until it exists,
     the claim, the mapping and the membership lead nowhere (resolve and the
-    selectors skip what has no space), and the audit removes such leftovers.
+    selectors skip what has no space); on a failure the mapping goes to the
+    janitor, which removes it unless the space turns out to exist.
     """
     space_id = new_space_id()
     now = utc_now_iso()
     with translate_unreachable():
         code = invite_code_claim_new(space_id=space_id)
-        write_batch(
-            puts=[
-                InviteMapping.build(code, space_id, now),
-                Membership.build(space_id, owner_id, ROLE_OWNER, now),
-            ]
-        )
         space = Space.build(
             space_id,
             name=name,
@@ -47,5 +43,15 @@ def space_create(
             updated_at=now,
             metadata=metadata or None,
         )
-        space.save(condition=Space.pk.does_not_exist())
+        try:
+            write_batch(
+                puts=[
+                    InviteMapping.build(code, space_id, now),
+                    Membership.build(space_id, owner_id, ROLE_OWNER, now),
+                ]
+            )
+            space.save(condition=Space.pk.does_not_exist())
+        except Exception:
+            janitor.remove_unless_held(space_id, [code])
+            raise
     return space

@@ -36,6 +36,14 @@ def _bind_fresh_table(server: embedded_dynamodb.EmbeddedDynamo, *, legacy: bool)
     return binding
 
 
+def _drop_table(binding: dynamodb.TableBinding) -> None:
+    from invites.janitor import janitor
+
+    # Removals the test's operations deferred belong to this table.
+    assert janitor.flush(timeout=10.0), "the invite mapping janitor did not drain"
+    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
+
+
 @pytest.fixture
 def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -> Iterator[dynamodb.TableBinding]:
     """A new, empty table created by our own command logic (legacy codes recorded)."""
@@ -43,7 +51,7 @@ def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -
     settings.DYNAMODB_TABLE = binding.table_name
     settings.DYNAMODB_HOST = binding.host
     yield binding
-    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
+    _drop_table(binding)
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def legacy_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -
     settings.DYNAMODB_TABLE = binding.table_name
     settings.DYNAMODB_HOST = binding.host
     yield binding
-    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
+    _drop_table(binding)
 
 
 class CallCounter:

@@ -218,8 +218,8 @@ def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
 
     real_snapshot = audit._take_snapshot
 
-    def snapshot_then_switch() -> audit._Snapshot:
-        taken = real_snapshot()
+    def snapshot_then_switch(grace_seconds: float) -> audit._Snapshot:
+        taken = real_snapshot(grace_seconds)
         # After the scan, the space switches to the code of that mapping.
         Space.get(*Space.key(space.id)).update(actions=[Space.invite_code.set("NEXT2345")])
         return taken
@@ -244,3 +244,17 @@ def test_the_audit_of_an_unreachable_endpoint_exits_with_status_two(dynamo_table
 
     assert raised.value.returncode == 2
     assert "cannot be reached" in str(raised.value)
+
+
+def test_an_old_mapping_waiting_for_the_janitor_is_in_flight_not_a_problem(dynamo_table: object) -> None:
+    from invites.janitor import janitor
+
+    space = space_create(owner_id="o", name="Just regenerated")
+    with janitor.paused():
+        change = engine.invite_code_regenerate(space_id=space.id)
+
+        assert audit_invite_codes(repair=False).clean
+        strict = audit_invite_codes(repair=False, grace_seconds=0)
+        assert strict.stale_mappings == [(space.invite_code, space.id, change.new_code)]
+    assert janitor.flush(timeout=10.0)
+    assert audit_invite_codes(repair=False, grace_seconds=0).clean

@@ -10,6 +10,7 @@ import pytest
 
 from invites import codes
 from invites import services as engine
+from invites.janitor import janitor
 from spaces import dynamodb
 from spaces.exceptions import (
     AlreadyMember,
@@ -161,13 +162,28 @@ def test_regenerate_of_a_missing_space_is_a_distinct_error(dynamo_table: object)
     assert not any(item["PK"].startswith("INVITE#") for item in scan_all())
 
 
-def test_regenerate_with_the_space_in_hand_takes_three_round_trips(dynamo_table: object, dynamo_calls) -> None:
+def mapped_codes(space_id: str) -> set[str]:
+    return {
+        item["PK"].removeprefix("INVITE#")
+        for item in scan_all()
+        if item["PK"].startswith("INVITE#") and item["SK"] == f"SPACE#{space_id}"
+    }
+
+
+def test_regenerate_with_the_space_in_hand_waits_for_three_round_trips(dynamo_table: object, dynamo_calls) -> None:
     space, _ = space_with_membership(space_id=space_create(owner_id="o", name="S").id, user_id="o")
+    old_code = space.invite_code
     dynamo_calls.reset()
 
-    engine.invite_code_regenerate(space_id=space.id, space=space)
+    with janitor.paused():
+        change = engine.invite_code_regenerate(space_id=space.id, space=space)
+        # The claim, the new mapping, the switch; the old mapping is still there.
+        assert dict(dynamo_calls.calls) == {"PutItem": 2, "UpdateItem": 1}
+        assert mapped_codes(space.id) == {old_code, change.new_code}
+    assert janitor.flush(timeout=10.0)
 
-    assert dict(dynamo_calls.calls) == {"PutItem": 1, "BatchWriteItem": 1, "UpdateItem": 1}
+    assert dynamo_calls.calls["BatchWriteItem"] == 1
+    assert mapped_codes(space.id) == {change.new_code}
 
 
 def test_a_stale_copy_of_the_space_never_overwrites_a_newer_code(dynamo_table: object) -> None:

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from invites import codes
 from invites import services as engine
+from invites.janitor import janitor
 from lifestyle_spaces.embedded_dynamodb import free_port
 from operations.log_context import JsonFormatter, RequestIdFilter
 from spaces import dynamodb
@@ -244,12 +245,16 @@ def test_engine_activity_is_counted(dynamo_table) -> None:
     generated = counter("lifestyle_invite_codes_generated_total")
     changes = counter("lifestyle_invite_code_changes_total", source="admin")
     puts = counter("lifestyle_dynamodb_calls_total", operation="PutItem")
+    removed = counter("lifestyle_invite_mapping_removals_total", outcome="removed")
 
     engine.invite_code_regenerate(space_id=space.id, actor_id="staff", source="admin")
+    assert janitor.flush(timeout=10.0)
 
     assert counter("lifestyle_invite_codes_generated_total") == generated + 1
     assert counter("lifestyle_invite_code_changes_total", source="admin") == changes + 1
-    assert counter("lifestyle_dynamodb_calls_total", operation="PutItem") == puts + 1
+    # The claim and the new mapping; the old mapping's delete is counted apart.
+    assert counter("lifestyle_dynamodb_calls_total", operation="PutItem") == puts + 2
+    assert counter("lifestyle_invite_mapping_removals_total", outcome="removed") == removed + 1
 
 
 def test_collisions_are_counted(dynamo_table, monkeypatch) -> None:
