@@ -369,19 +369,29 @@ def invite_code_resolve(*, typed_code: str, user_id: str | None = None) -> tuple
     raise InvalidInviteCode()
 
 
+def _membership_joined_at(space_id: str, user_id: str) -> str | None:
+    try:
+        return Membership.get(*Membership.key(space_id, user_id), consistent_read=True).joined_at
+    except DoesNotExist:
+        return None
+
+
 def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
     """Join the space the code opens, as a member. One conditional write."""
     space, membership = invite_code_resolve(typed_code=typed_code, user_id=user_id)
     if membership is not None:
         raise AlreadyMember()
+    joined_at = utc_now_iso()
     with translate_unreachable():
         try:
-            Membership.build(space.id, user_id, ROLE_MEMBER, utc_now_iso()).save(
-                condition=Membership.pk.does_not_exist()
-            )
+            Membership.build(space.id, user_id, ROLE_MEMBER, joined_at).save(condition=Membership.pk.does_not_exist())
         except PutError as exc:
-            if is_condition_failure(exc):
+            if not is_condition_failure(exc):
+                raise
+            # When the answer to our put is lost, botocore retries it and the retry
+            # fails its condition on our own write: that join happened. The
+            # timestamp (to the microsecond) tells our write from another one.
+            if _membership_joined_at(space.id, user_id) != joined_at:
                 raise AlreadyMember() from None
-            raise
     logger.info("User %s joined space %s with an invite code", user_id, space.id)
     return space

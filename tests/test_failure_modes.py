@@ -11,7 +11,8 @@ import urllib3
 
 from invites import services as engine
 from spaces import dynamodb
-from spaces.models import Space
+from spaces.exceptions import AlreadyMember
+from spaces.models import Membership, Space
 from spaces.services import space_create
 from tests.invariants import invariant_violations
 
@@ -74,3 +75,30 @@ def test_a_lost_answer_to_a_claim_only_costs_another_draw(dynamo_table, first_an
 
     assert invariant_violations() == []
     assert engine.invite_code_resolve(typed_code=space.invite_code)[0].id == space.id
+
+
+def test_a_join_whose_answer_was_lost_is_a_join_not_already_a_member(dynamo_table, first_answer_lost) -> None:
+    space = space_create(owner_id="owner", name="Join answer lost")
+    first_answer_lost.add("PutItem")
+
+    joined = engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
+
+    assert joined.id == space.id
+    assert Membership.get(*Membership.key(space.id, "newcomer"), consistent_read=True).role == "member"
+    with pytest.raises(AlreadyMember):
+        engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
+
+
+def test_a_join_racing_another_join_of_the_same_user_is_already_a_member(dynamo_table, monkeypatch) -> None:
+    space = space_create(owner_id="owner", name="Double click")
+    real_resolve = engine.invite_code_resolve
+
+    def resolve_then_other_request_joins(**kwargs: Any) -> Any:
+        found = real_resolve(**kwargs)
+        Membership.build(space.id, "clicker", "member", "2026-01-01T00:00:00+00:00").save()
+        return found
+
+    monkeypatch.setattr(engine, "invite_code_resolve", resolve_then_other_request_joins)
+
+    with pytest.raises(AlreadyMember):
+        engine.space_join_with_code(typed_code=space.invite_code, user_id="clicker")
