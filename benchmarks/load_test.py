@@ -428,6 +428,16 @@ def strict_invariant_check() -> dict[str, Any]:
     return {"problems": len(problems), "first": problems[:10]}
 
 
+def janitor_activity(log_file: Path) -> dict[str, int]:
+    """What the app's mapping janitors logged (invites/janitor.py): retries during the outage, and give-ups."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    return {
+        "retry_warnings": text.count("invite mappings failed"),
+        "gave_up": text.count("Gave up removing the invite mappings"),
+        "left_at_exit": text.count("invite mapping removals not done"),
+    }
+
+
 def failure_benchmark(
     moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
 ) -> dict[str, Any]:
@@ -477,6 +487,7 @@ def failure_benchmark(
             # On the clients' clock: seconds since the run started.
             readiness = [(began - started_at, status, latency) for began, status, latency in readiness]
 
+        janitor = janitor_activity(work_dir / "gunicorn-failure.log")
         audit_env = env | {"DYNAMODB_HOST": moto.endpoint_url}
         audit = run_audit(audit_env)
         invariants = strict_invariant_check()
@@ -532,6 +543,7 @@ def failure_benchmark(
             "seconds_to_last_failure": None if last_failure_after is None else round(last_failure_after - restarted, 2),
             "failures_after_restart": len(failed_after),
         },
+        "janitor": janitor,
         "audit": audit,
         "invariants": invariants,
     }
