@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import itertools
 import json
 import subprocess
@@ -295,3 +296,39 @@ def test_errors_reveal_no_debug_pages_settings_or_metrics(production_server, pat
     assert response.status in {400, 404}
     for revealing in ("Traceback", "DEBUG = True", "URLconf", "ALLOWED_HOSTS", "lifestyle_http_requests"):
         assert revealing not in body
+
+
+# --- the IAM policy of docs/operations.md ------------------------------------------------------
+
+
+def documented_iam_actions() -> set[str]:
+    """The actions of the web app's and commands' policy (§2.2 of the operations guide)."""
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+    section = guide.split("### 2.2", 1)[1]
+    policy = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    [statement] = policy["Statement"]
+    return {action.removeprefix("dynamodb:") for action in statement["Action"]}
+
+
+def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dynamo_table, dynamo_calls) -> None:
+    from django.core.management import call_command
+
+    from invites import services as engine
+    from invites.audit import audit_invite_codes
+    from invites.janitor import janitor
+    from spaces.selectors import space_member_count, spaces_of_user
+    from spaces.services import space_create
+    from tests.legacy import put_legacy_space
+
+    dynamo_calls.reset()
+    space = space_create(owner_id="owner", name="Every call")
+    change = engine.invite_code_regenerate(space_id=space.id, actor_id="owner")
+    engine.space_join_with_code(typed_code=change.new_code, user_id="joiner")
+    spaces_of_user(user_id="joiner", limit=10)
+    space_member_count(space_id=space.id)
+    assert janitor.flush(timeout=10.0)
+    put_legacy_space(name="Needs a code")  # a PutItem, as the product's own
+    call_command("backfill_invite_codes", stdout=io.StringIO(), stderr=io.StringIO())
+    audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert set(dynamo_calls.calls) == documented_iam_actions()
