@@ -82,7 +82,22 @@ def instrument_every_client(*, latency_seconds: float, counter: CallCounter | No
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """Peak resident memory of this process since it started (exec), in MiB.
+
+    Not ``getrusage().ru_maxrss``: Linux carries that high-water mark across
+    ``execve``, so a scenario child spawned by the parent reported the
+    parent's peak (the seeding, which holds every item of the table) whenever
+    that was higher than its own. ``VmHWM`` belongs to the child's own
+    address space, which exec replaces.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB; other systems differ
 
 
 def cpu_seconds() -> float:
