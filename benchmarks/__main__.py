@@ -94,6 +94,8 @@ def backfill_scenario(endpoint: str, child: str, spaces: int, latency_ms: float)
             "writes": round(result["writes"] / fixed, 4),
             "point_reads": round(per_space_reads / fixed, 4),  # GetItem/BatchGetItem/Query, scans apart
             "cpu_ms": round(result["cpu_seconds"] * 1000 / fixed, 3),
+            # The same CPU per DynamoDB call (a fixed space needs two, plus its share of batches and scans).
+            "cpu_ms_per_call": round(result["cpu_seconds"] * 1000 / max(1, result["reads"] + result["writes"]), 3),
             "wall_ms": round(result["wall_seconds"] * 1000 / fixed, 3),
         }
     return result

@@ -108,14 +108,18 @@ def cpu_seconds() -> float:
 # --- the seeded table ------------------------------------------------------------------------
 
 
-def raw_client(endpoint: str, *, pool: int = 32) -> Any:
+def raw_client(endpoint: str, *, pool: int = 32, parameter_validation: bool = True) -> Any:
     return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
-        config=Config(max_pool_connections=pool, retries={"mode": "standard", "max_attempts": 10}),
+        config=Config(
+            max_pool_connections=pool,
+            retries={"mode": "standard", "max_attempts": 10},
+            parameter_validation=parameter_validation,
+        ),
     )
 
 
