@@ -32,6 +32,8 @@ from spaces.exceptions import DomainError, DynamoUnavailable
 from spaces.models import InviteMapping, Space, utc_now_iso
 
 DEFAULT_GRACE_SECONDS = 60.0
+# How long a repair waits for the mapping deletes its regenerations queued.
+REPAIR_DRAIN_SECONDS = 30.0
 SCANNED_ATTRIBUTES = ("PK", "SK", "id", "invite_code", "space_id", "code", "created_at", "updated_at")
 BATCH = 25
 
@@ -203,7 +205,14 @@ def audit_invite_codes(*, repair: bool, grace_seconds: float = DEFAULT_GRACE_SEC
     if repair:
         _Repair(report).run()
         # Regenerations of duplicates hand old mappings to the janitor: finish them too.
-        janitor.flush(timeout=30.0)
+        if not janitor.flush(timeout=REPAIR_DRAIN_SECONDS):
+            report.repair_failures.append(
+                (
+                    "stale_mappings",
+                    f"{janitor.pending()} queued mapping deletes",
+                    f"not done within {REPAIR_DRAIN_SECONDS:g} s; they are retried, run the audit again later",
+                )
+            )
         if not report.repair_failures and not engine.legacy_codes_recorded():
             # Every code a space holds now has a claim (recorded just above).
             engine.mark_legacy_codes_recorded(by="audit")

@@ -258,3 +258,25 @@ def test_an_old_mapping_waiting_for_the_janitor_is_in_flight_not_a_problem(dynam
         assert strict.stale_mappings == [(space.invite_code, space.id, change.new_code)]
     assert janitor.flush(timeout=10.0)
     assert audit_invite_codes(repair=False, grace_seconds=0).clean
+
+
+def test_a_repair_whose_mapping_deletes_are_still_queued_says_so(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invites import audit
+    from invites.janitor import janitor
+
+    first = put_legacy_space(invite_code="DUPE2345")
+    put_legacy_space(invite_code="DUPE2345")
+    claim("DUPE2345", first)
+    monkeypatch.setattr(audit, "REPAIR_DRAIN_SECONDS", 0.2)
+
+    with janitor.paused():
+        report = audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert report.repaired == {"duplicate_codes": 1}
+    [(kind, subject, reason)] = report.repair_failures
+    assert (kind, subject) == ("stale_mappings", "1 queued mapping deletes")
+    assert "run the audit again later" in reason
+    assert janitor.flush(timeout=10.0)
+    assert audit_invite_codes(repair=False, grace_seconds=0).clean
