@@ -126,11 +126,13 @@ class MappingJanitor:
         with self._condition:
             while True:
                 now = time.monotonic()
-                due = [r for r in self._queued if r.not_before <= now] if not self._paused else []
+                due: list[_Removal] = []
+                if not self._paused:
+                    waiting: list[_Removal] = []
+                    for removal in self._queued:
+                        (due if removal.not_before <= now and len(due) < BATCH else waiting).append(removal)
+                    self._queued = waiting
                 if due:
-                    due = due[:BATCH]
-                    for removal in due:
-                        self._queued.remove(removal)
                     self._in_hand = len(due)
                     return due
                 waits = [r.not_before - now for r in self._queued if r.not_before > now]

@@ -249,3 +249,18 @@ def test_two_removals_of_one_mapping_in_one_batch_both_get_done(dynamo_table: dy
     assert janitor.flush(timeout=10.0)
 
     assert mapped_codes(space.id) == {space.invite_code}
+
+
+def test_more_removals_than_one_batch_are_all_done(dynamo_table: dynamodb.TableBinding) -> None:
+    from tests.legacy import put_legacy_mapping
+
+    space = space_create(owner_id="o", name="Many dead codes")
+    dead = [f"DEAD{n:04d}" for n in range(60)]
+    with janitor.paused():
+        for code in dead:
+            put_legacy_mapping(code=code, space_id=space.id)
+            janitor.remove_unless_held(space.id, [code, space.invite_code])
+        assert janitor.pending() == 60
+    assert janitor.flush(timeout=10.0)
+
+    assert mapped_codes(space.id) == {space.invite_code}
