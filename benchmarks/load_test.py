@@ -79,12 +79,6 @@ def cpu_of(pids: list[int]) -> float:
     return sum(process_cpu_seconds(pid) for pid in pids)
 
 
-def with_children(pid: int) -> list[int]:
-    """A process and its children: the embedded DynamoDB is a gunicorn master whose worker does the work."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [pid, *(int(child) for child in children.read_text().split())] if children.exists() else [pid]
-
-
 def start_forwarder(listen_port: int, target_port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.tcp_forwarder", "--listen", str(listen_port), "--target", str(target_port)],
@@ -368,12 +362,15 @@ def server_environment(dynamodb_host: str, work_dir: Path, secret_key: str) -> d
 def load_benchmark(
     moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
 ) -> dict[str, Any]:
+    from lifestyle_spaces.gunicorn_process import child_pids
+
     people = seed(users, join_pool=30, seed_value=1)
     with app_server(env, workers=workers, threads=threads, log_file=work_dir / "gunicorn-load.log") as server:
         # Warm-up: every worker builds its client and connection pool before the measurement.
         run_clients(server.port, seed(4, join_pool=2, seed_value=2), duration=3, seed_value=2)
         app_pids = [server.process.pid, *server.worker_pids()]
-        moto_pids = with_children(moto.process.pid)
+        # The embedded DynamoDB is a gunicorn master whose worker does the work.
+        moto_pids = [moto.process.pid, *child_pids(moto.process.pid)]
         app_cpu, moto_cpu, own_cpu = cpu_of(app_pids), cpu_of(moto_pids), time.process_time()
         run = run_clients(server.port, people, duration=duration, seed_value=3)
         app_cpu = cpu_of(app_pids) - app_cpu

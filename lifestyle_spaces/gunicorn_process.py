@@ -38,6 +38,12 @@ def production_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process, from /proc (Linux)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
 @dataclass
 class GunicornServer:
     port: int
@@ -50,8 +56,7 @@ class GunicornServer:
 
     def worker_pids(self) -> list[int]:
         """The worker processes (children of the gunicorn master)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        return child_pids(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:

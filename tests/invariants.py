@@ -21,6 +21,22 @@ def scan_all() -> list[dict[str, str]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def stored_code(space_id: str) -> str | None:
+    """The code the space holds now (strongly consistent)."""
+    from spaces.models import Space
+
+    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
+
+
+def mapped_codes(space_id: str) -> set[str]:
+    """The codes of every ``INVITE#`` mapping that names the space."""
+    return {
+        item["PK"][len(keys.INVITE_PREFIX) :]
+        for item in scan_all()
+        if item["PK"].startswith(keys.INVITE_PREFIX) and item["SK"] == keys.invite_sk(space_id)
+    }
+
+
 def invariant_violations(*, require_codes: bool = False) -> list[str]:
     """Everything wrong with the table, as sentences; empty when consistent.
 

@@ -12,17 +12,12 @@ from invites import services as engine
 from invites.janitor import janitor
 from invites.models import DynamoSpace
 from spaces.exceptions import DynamoUnavailable, InvalidInviteCode
-from spaces.models import Space
 from spaces.services import space_create
 from tests.admin_pages import client_for, message_texts, parse, url
-from tests.invariants import invariant_violations
+from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_space
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
 
 
 def opens(code: str) -> str | None:

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.models import LogEntry
 
-from spaces.models import InviteMapping, Space
+from spaces.models import InviteMapping
 from spaces.services import space_create
 from tests.admin_pages import client_for, message_texts, url
-from tests.invariants import invariant_violations
+from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
 
 
 # --- backfill --------------------------------------------------------------------------------

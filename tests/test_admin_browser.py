@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from invites import services as engine
-from spaces.models import InviteMapping, Space
+from spaces.models import InviteMapping
 from spaces.services import space_create
-from tests.invariants import invariant_violations
+from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_space
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -82,10 +82,6 @@ def staff_who_may_change_codes(transactional_db: None) -> Any:
     user = get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
     user.user_permissions.add(Permission.objects.get(content_type__app_label="invites", codename="change_invite_code"))
     return user
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
 
 
 def has_consistent_mapping(space_id: str) -> bool:

@@ -13,7 +13,7 @@ from invites import services as engine
 from invites.audit import audit_invite_codes
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
 from spaces.services import space_create
-from tests.invariants import invariant_violations
+from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +29,6 @@ def run_audit(*args: str) -> tuple[int, list[str]]:
     except CommandError as error:
         status = error.returncode
     return status, [TIMESTAMP.sub("", line) for line in out.getvalue().splitlines()]
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
 
 
 def claim(code: str, space_id: str) -> None:

@@ -14,10 +14,9 @@ from django.core.management.base import CommandError
 
 from invites import services as engine
 from spaces.dynamodb import DynamoUnavailable
-from spaces.models import Space
 from spaces.services import space_create
 from tests.faults import Throttler, client_hook, failing_when
-from tests.invariants import invariant_violations, scan_all
+from tests.invariants import invariant_violations, scan_all, stored_code
 from tests.legacy import put_legacy_space
 
 pytestmark = pytest.mark.django_db
@@ -44,10 +43,6 @@ def run_failing(*args: str) -> tuple[CommandError, list[str]]:
     with pytest.raises(CommandError) as raised:
         call_command("backfill_invite_codes", *args, stdout=out)
     return raised.value, log_lines(out.getvalue())
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
 
 
 def two_spaces_without_codes() -> tuple[str, str]:

@@ -19,17 +19,13 @@ from invites.backfill import BackfillConfigError, RateLimiter, SpaceOutcome, bac
 from spaces.dynamodb import TableBinding
 from spaces.models import Space
 from spaces.services import space_create
-from tests.invariants import invariant_violations
+from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
 from tests.seeding import seed_legacy_spaces
 
 pytestmark = pytest.mark.django_db
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
 
 
 # --- the interface the admin uses ---------------------------------------------------------------

@@ -30,7 +30,7 @@ from spaces import dynamodb
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import Space
 from spaces.services import space_create
-from tests.invariants import invariant_violations, scan_all
+from tests.invariants import invariant_violations, mapped_codes, scan_all, stored_code
 from tests.legacy import put_legacy_space
 
 
@@ -81,18 +81,6 @@ def outage(dynamo_table: dynamodb.TableBinding) -> Iterator[Outage]:
     dynamodb.remove_client_hook("before-send.dynamodb", cut)
     assert janitor.flush(timeout=10.0)
     dynamodb.bind_table(dynamo_table)
-
-
-def stored_code(space_id: str) -> str | None:
-    return Space.get(*Space.key(space_id), consistent_read=True).invite_code
-
-
-def mapped_codes(space_id: str) -> set[str]:
-    return {
-        item["PK"].removeprefix("INVITE#")
-        for item in scan_all()
-        if item["PK"].startswith("INVITE#") and item["SK"] == f"SPACE#{space_id}"
-    }
 
 
 def recover(outage: Outage) -> None:

@@ -22,7 +22,7 @@ from spaces.exceptions import (
 from spaces.models import CodeClaim, InviteMapping, Membership, Space
 from spaces.selectors import space_with_membership
 from spaces.services import space_create
-from tests.invariants import invariant_violations, scan_all
+from tests.invariants import invariant_violations, mapped_codes, scan_all
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 pytestmark = pytest.mark.django_db
@@ -160,14 +160,6 @@ def test_regenerate_of_a_missing_space_is_a_distinct_error(dynamo_table: object)
         engine.invite_code_regenerate(space_id="no-such-space")
     assert str(raised.value) == "Space no-such-space not found"
     assert not any(item["PK"].startswith("INVITE#") for item in scan_all())
-
-
-def mapped_codes(space_id: str) -> set[str]:
-    return {
-        item["PK"].removeprefix("INVITE#")
-        for item in scan_all()
-        if item["PK"].startswith("INVITE#") and item["SK"] == f"SPACE#{space_id}"
-    }
 
 
 def test_regenerate_with_the_space_in_hand_waits_for_three_round_trips(dynamo_table: object, dynamo_calls) -> None:
