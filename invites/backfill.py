@@ -208,9 +208,7 @@ class Checkpoint:
         self.table_name = table_name
         self.total_segments = total_segments
         self._lock = threading.Lock()
-        self.state: dict[str, dict[str, Any]] = {
-            str(s): {"last_evaluated_key": None, "done": False} for s in segments
-        }
+        self.state: dict[str, dict[str, Any]] = {str(s): {"last_evaluated_key": None, "done": False} for s in segments}
         self.had_failures = False
         if self.path is not None and self.path.exists():
             self._load(segments)

@@ -35,6 +35,7 @@ def jittered_round_trips() -> Iterator[None]:
     yield
     dynamodb.remove_client_hook("before-send.dynamodb", jitter)
 
+
 T = TypeVar("T")
 
 

@@ -89,9 +89,7 @@ class Command(BaseCommand):
         if report.repair_failures:
             raise CommandError(f"{len(report.repair_failures)} repair(s) failed; see above", returncode=1)
         if not report.clean and not options["repair"]:
-            raise CommandError(
-                f"{report.problem_count} problem(s) found; run with --repair to fix them", returncode=1
-            )
+            raise CommandError(f"{report.problem_count} problem(s) found; run with --repair to fix them", returncode=1)
 
     def _connect(self) -> None:
         base = current_binding()

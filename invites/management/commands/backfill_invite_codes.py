@@ -215,9 +215,7 @@ class Command(BaseCommand):
         if dry_run:
             log.info("DRY RUN MODE - No changes will be made")
         log.info("Scanning DynamoDB for all spaces...")
-        progress = tqdm(
-            desc="Spaces without a code", unit="space", file=sys.stderr, disable=not sys.stderr.isatty()
-        )
+        progress = tqdm(desc="Spaces without a code", unit="space", file=sys.stderr, disable=not sys.stderr.isatty())
         seen = 0
         seen_lock = threading.Lock()
 
