@@ -322,7 +322,7 @@ class _Repair:
                     # A regeneration may have moved the space on since the read
                     # above (and deleted this mapping before our put): the janitor
                     # re-reads the space and removes the mapping if so.
-                    janitor.remove_unless_held(mapping.space_id, [mapping.code])
+                    janitor.remove_unless_held(mapping.space_id, [mapping.code], settle=False)
                 self._fixed("codes_without_mapping", len(puts))
             except Exception as exc:  # reported, the repair goes on
                 self._failed("codes_without_mapping", ",".join(space_id for space_id, _ in chunk), exc)

@@ -11,6 +11,9 @@ can never remove a live one. That lets the engine
   regeneration whose outcome is unknown are checked against the space (a
   strongly consistent read) and the dead ones removed once DynamoDB answers
   again, retried with backoff for ``INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS``.
+  That read waits ``INVITE_MAPPING_CLEANUP_SETTLE_SECONDS`` first: DynamoDB
+  may still apply a switch whose answer the client stopped waiting for, and
+  a read made before it lands would delete the mapping of the code it sets.
 
 The queue lives in the process. A process killed before it drains leaves
 dead mappings, which let nobody in (joins check the space's own code) and
@@ -71,9 +74,13 @@ class MappingJanitor:
         """Delete the mappings of codes the space is known never to hold again."""
         self._add(space_id, codes, check_space=False)
 
-    def remove_unless_held(self, space_id: str, codes: Iterable[str | None]) -> None:
-        """Delete the mappings of those codes the space does not hold when read."""
-        self._add(space_id, codes, check_space=True)
+    def remove_unless_held(self, space_id: str, codes: Iterable[str | None], *, settle: bool = True) -> None:
+        """Delete the mappings of those codes the space does not hold when read.
+
+        The read waits for the settle time unless the caller knows no write of
+        its own is still on its way (``settle=False``: the audit's re-check).
+        """
+        self._add(space_id, codes, check_space=True, settle=settle)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every removal queued so far is done or abandoned; False on timeout."""
@@ -104,11 +111,13 @@ class MappingJanitor:
 
     # --- the worker ----------------------------------------------------------------------
 
-    def _add(self, space_id: str, codes: Iterable[str | None], *, check_space: bool) -> None:
+    def _add(self, space_id: str, codes: Iterable[str | None], *, check_space: bool, settle: bool = False) -> None:
         wanted = tuple(dict.fromkeys(code for code in codes if code))
         if not wanted:
             return
-        removal = _Removal(space_id, wanted, check_space, _table_now(), time.monotonic())
+        now = time.monotonic()
+        wait = settings.INVITE_MAPPING_CLEANUP_SETTLE_SECONDS if settle else 0.0
+        removal = _Removal(space_id, wanted, check_space, _table_now(), now, not_before=now + wait)
         with self._condition:
             self._start_if_needed()
             self._queued.append(removal)

@@ -190,10 +190,13 @@ if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
 INVITE_URL_BASE = os.environ.get("INVITE_URL_BASE", "/join/")
 INVITE_CODE_MAX_ATTEMPTS = env_int("INVITE_CODE_MAX_ATTEMPTS", 8)
 # Dead INVITE# mappings are removed off the request path (invites/janitor.py): how
-# long a removal is retried while DynamoDB is away, and how long an exiting
-# process waits for the queue.
+# long a removal is retried while DynamoDB is away, how long an exiting process
+# waits for the queue, and how long the janitor lets a write whose outcome is
+# unknown settle before it reads the space (DynamoDB may still apply a request
+# the client stopped waiting for; twice the read timeout covers the last attempt).
 INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS = env_float("INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS", 900.0)
 INVITE_MAPPING_CLEANUP_EXIT_WAIT_SECONDS = env_float("INVITE_MAPPING_CLEANUP_EXIT_WAIT_SECONDS", 5.0)
+INVITE_MAPPING_CLEANUP_SETTLE_SECONDS = env_float("INVITE_MAPPING_CLEANUP_SETTLE_SECONDS", 2 * DYNAMODB_READ_TIMEOUT)
 
 # --- Backfill (docs/backfill.md) ------------------------------------------------------
 BACKFILL_SEGMENTS = env_int("BACKFILL_SEGMENTS", 4)  # parallel scan segments

@@ -276,3 +276,21 @@ def test_a_repair_whose_mapping_deletes_are_still_queued_says_so(
     assert "run the audit again later" in reason
     assert janitor.flush(timeout=10.0)
     assert audit_invite_codes(repair=False, grace_seconds=0).clean
+
+
+def test_the_repair_of_a_missing_mapping_does_not_wait_for_the_settle_time(
+    dynamo_table: object, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The janitor's settle time is for writes still on their way; the repair's re-check has none."""
+    from invites import audit
+
+    settings.INVITE_MAPPING_CLEANUP_SETTLE_SECONDS = 60.0  # type: ignore[attr-defined]
+    monkeypatch.setattr(audit, "REPAIR_DRAIN_SECONDS", 5.0)
+    space_id = put_legacy_space(invite_code="ABCD2345", with_mapping=False)
+    claim("ABCD2345", space_id)
+
+    report = audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert report.repaired == {"codes_without_mapping": 1}
+    assert report.repair_failures == []
+    assert InviteMapping.count("INVITE#ABCD2345") == 1

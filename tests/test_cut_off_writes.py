@@ -177,6 +177,55 @@ def test_a_removal_that_never_gets_through_is_abandoned_for_the_audit(
     assert_nothing_left_behind()
 
 
+def _switch_behind_the_engines_back(space_id: str, old_code: str, new_code: str) -> None:
+    pk, sk = Space.key(space_id)
+    dynamodb.botocore_client().update_item(
+        TableName=dynamodb.current_binding().table_name,
+        Key={"PK": {"S": pk}, "SK": {"S": sk}},
+        UpdateExpression="SET invite_code = :new",
+        ConditionExpression="invite_code = :old",
+        ExpressionAttributeValues={":new": {"S": new_code}, ":old": {"S": old_code}},
+    )
+
+
+def test_a_switch_dynamodb_applies_after_the_client_gave_up_keeps_its_mapping(outage: Outage, settings: Any) -> None:
+    """Real DynamoDB may apply a request whose answer the client stopped waiting for.
+
+    The janitor reads the space only after the settle time, so the mapping
+    of the code that late switch sets is still there when it lands.
+    """
+    settings.INVITE_MAPPING_CLEANUP_SETTLE_SECONDS = 1.5
+    space = space_create(owner_id="o", name="Late switch")
+    old_code = space.invite_code
+    assert old_code is not None
+    outage.begins_at("UpdateItem")
+    with pytest.raises(DynamoUnavailable):
+        engine.invite_code_regenerate(space_id=space.id)
+    outage.end()
+    (new_code,) = mapped_codes(space.id) - {old_code}
+    time.sleep(0.5)
+    assert janitor.pending() == 1, "the janitor did not wait for the settle time"
+
+    _switch_behind_the_engines_back(space.id, old_code, new_code)  # the late write lands
+    assert janitor.flush(timeout=10.0)
+
+    assert stored_code(space.id) == new_code
+    assert mapped_codes(space.id) == {new_code}
+    assert_nothing_left_behind()
+
+
+def test_the_settle_time_does_not_hold_back_the_old_mapping_of_a_finished_regeneration(
+    dynamo_table: dynamodb.TableBinding, settings: Any
+) -> None:
+    settings.INVITE_MAPPING_CLEANUP_SETTLE_SECONDS = 60.0
+    space = space_create(owner_id="o", name="Settled")
+
+    change = engine.invite_code_regenerate(space_id=space.id)
+
+    assert janitor.flush(timeout=5.0)
+    assert mapped_codes(space.id) == {change.new_code}
+
+
 def test_regenerations_through_a_real_outage_leave_a_consistent_table(
     dynamo_table: dynamodb.TableBinding, moto_server: Any
 ) -> None:
