@@ -37,6 +37,18 @@ def mapped_codes(space_id: str) -> set[str]:
     }
 
 
+def resolves_to(code: str) -> str | None:
+    """The id of the space a typed code opens now, or None when it opens none."""
+    from invites.services import invite_code_resolve
+    from spaces.exceptions import InvalidInviteCode
+
+    try:
+        space, _ = invite_code_resolve(typed_code=code)
+    except InvalidInviteCode:
+        return None
+    return space.id
+
+
 def invariant_violations(*, require_codes: bool = False) -> list[str]:
     """Everything wrong with the table, as sentences; empty when consistent.
 

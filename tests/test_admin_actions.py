@@ -11,21 +11,13 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from invites import services as engine
 from invites.janitor import janitor
 from invites.models import DynamoSpace
-from spaces.exceptions import DynamoUnavailable, InvalidInviteCode
+from spaces.exceptions import DynamoUnavailable
 from spaces.services import space_create
 from tests.admin_pages import client_for, message_texts, parse, url
-from tests.invariants import invariant_violations, stored_code
+from tests.invariants import invariant_violations, resolves_to, stored_code
 from tests.legacy import put_legacy_space
 
 pytestmark = pytest.mark.django_db
-
-
-def opens(code: str) -> str | None:
-    try:
-        space, _ = engine.invite_code_resolve(typed_code=code)
-    except InvalidInviteCode:
-        return None
-    return space.id
 
 
 # --- the row button --------------------------------------------------------------------------
@@ -56,7 +48,7 @@ def test_a_space_without_a_code_gets_one_at_once(dynamo_table: object, admin_use
 
     assert response.status_code == 302 and response["Location"] == url("changelist")
     new_code = stored_code(space_id)
-    assert new_code and opens(new_code) == space_id
+    assert new_code and resolves_to(new_code) == space_id
     (text,) = message_texts(client.get(url("changelist")))
     assert text == f"The invite code of space “My Workspace” ({space_id}) is now {new_code} (it had none)."
     assert invariant_violations(require_codes=True) == []
@@ -100,7 +92,7 @@ def test_confirming_replaces_the_code_and_kills_the_old_one(dynamo_table: object
     assert response.status_code == 302
     new_code = stored_code(space.id)
     assert new_code != space.invite_code
-    assert opens(space.invite_code) is None and opens(new_code) == space.id
+    assert resolves_to(space.invite_code) is None and resolves_to(new_code) == space.id
     assert message_texts(client.get(url("changelist"))) == [
         f"The invite code of space “Club” ({space.id}) is now {new_code} (was {space.invite_code})."
     ]

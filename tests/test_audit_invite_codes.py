@@ -13,7 +13,7 @@ from invites import services as engine
 from invites.audit import audit_invite_codes
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
 from spaces.services import space_create
-from tests.invariants import invariant_violations, stored_code
+from tests.invariants import invariant_violations, resolves_to, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 pytestmark = pytest.mark.django_db
@@ -33,14 +33,6 @@ def run_audit(*args: str) -> tuple[int, list[str]]:
 
 def claim(code: str, space_id: str) -> None:
     CodeClaim.build(code, space_id, "2024-01-15T10:30:00").save()
-
-
-def resolves_to(code: str) -> str | None:
-    try:
-        space, _ = engine.invite_code_resolve(typed_code=code)
-    except Exception:
-        return None
-    return space.id
 
 
 # --- finding -------------------------------------------------------------------------------

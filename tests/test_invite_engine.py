@@ -22,7 +22,7 @@ from spaces.exceptions import (
 from spaces.models import CodeClaim, InviteMapping, Membership, Space
 from spaces.selectors import space_with_membership
 from spaces.services import space_create
-from tests.invariants import invariant_violations, mapped_codes, scan_all
+from tests.invariants import invariant_violations, mapped_codes, resolves_to, scan_all
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 pytestmark = pytest.mark.django_db
@@ -36,14 +36,6 @@ def scripted_codes(*first: str) -> Iterator[str]:
 def force_codes(monkeypatch: pytest.MonkeyPatch, *first: str) -> None:
     sequence = scripted_codes(*first)
     monkeypatch.setattr(codes, "generate_code", lambda: next(sequence))
-
-
-def resolves_to(code: str) -> str | None:
-    try:
-        space, _ = engine.invite_code_resolve(typed_code=code)
-    except InvalidInviteCode:
-        return None
-    return space.id
 
 
 # --- codes ------------------------------------------------------------------------
