@@ -72,7 +72,7 @@ class MappingJanitor:
 
     def remove_dead(self, space_id: str, codes: Iterable[str | None]) -> None:
         """Delete the mappings of codes the space is known never to hold again."""
-        self._add(space_id, codes, check_space=False)
+        self._add(space_id, codes, check_space=False, settle=False)
 
     def remove_unless_held(self, space_id: str, codes: Iterable[str | None], *, settle: bool = True) -> None:
         """Delete the mappings of those codes the space does not hold when read.
@@ -111,7 +111,7 @@ class MappingJanitor:
 
     # --- the worker ----------------------------------------------------------------------
 
-    def _add(self, space_id: str, codes: Iterable[str | None], *, check_space: bool, settle: bool = False) -> None:
+    def _add(self, space_id: str, codes: Iterable[str | None], *, check_space: bool, settle: bool) -> None:
         wanted = tuple(dict.fromkeys(code for code in codes if code))
         if not wanted:
             return
