@@ -478,8 +478,11 @@ def failure_benchmark(
                     state["forwarder"].wait()
                     events["stopped"] = elapsed
                 elif "stopped" in events and "restarted" not in events and elapsed >= restart_at:
+                    starting = time.monotonic()
                     state["forwarder"] = start_forwarder(forwarder_port, moto.port)
-                    events["restarted"] = elapsed
+                    # Back once it answers (a fresh process takes a few tenths of a second),
+                    # so requests refused while it starts count as "while down".
+                    events["restarted"] = elapsed + (time.monotonic() - starting)
 
             stop_probing = threading.Event()
             prober = threading.Thread(target=probe_readiness, args=(stop_probing,), daemon=True)
@@ -507,7 +510,11 @@ def failure_benchmark(
         state["forwarder"].wait()
 
     stopped, restarted = events["stopped"], events["restarted"]
-    before = [s for s in samples if s.started < stopped]
+    # Requests sent before the stop are split by when they were answered: the
+    # ones still on their way when the endpoint went away fail with it.
+    before = [s for s in samples if s.started + s.latency < stopped]
+    in_flight = [s for s in samples if s.started < stopped <= s.started + s.latency]
+    last_in_flight_answer = max((s.started + s.latency for s in in_flight), default=stopped)
     down = [s for s in samples if stopped <= s.started < restarted]
     after = [s for s in samples if s.started >= restarted]
     failed_after = [s for s in after if not 200 <= s.status < 300]
@@ -529,6 +536,7 @@ def failure_benchmark(
             "max_attempts": int(env.get("DYNAMODB_MAX_ATTEMPTS", "4")),
         },
         "before": summarize(before, stopped),
+        "in_flight_at_stop": summarize(in_flight, last_in_flight_answer - stopped),
         "while_down": summarize(down, restarted - stopped),
         "after_restart": summarize(after, wall - restarted),
         "readyz": {
