@@ -18,11 +18,12 @@ from typing import Any
 import botocore.exceptions
 from django.conf import settings
 from pynamodb import constants
-from pynamodb.connection import TableConnection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.connection.base import MetaTable
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, VerboseClientError
 
 from spaces import keys
+from spaces.dynamodb_direct import DIRECT_OPERATIONS, DirectCalls, usable_for
 
 THROTTLING_ERROR_CODES = frozenset(
     {
@@ -47,6 +48,7 @@ class TableBinding:
     retry_mode: str
     max_attempts: int
     max_pool_connections: int
+    direct_calls: bool = True
 
 
 _lock = threading.Lock()
@@ -65,6 +67,7 @@ def binding_from_settings(**overrides: Any) -> TableBinding:
         "retry_mode": settings.DYNAMODB_RETRY_MODE,
         "max_attempts": settings.DYNAMODB_MAX_ATTEMPTS,
         "max_pool_connections": settings.DYNAMODB_MAX_POOL_CONNECTIONS,
+        "direct_calls": settings.DYNAMODB_DIRECT_CALLS,
     }
     values.update(overrides)
     return TableBinding(**values)
@@ -108,15 +111,16 @@ def table_connection() -> TableConnection:
     binding = current_binding()
     with _lock:
         if _connection is None:
-            conn = TableConnection(
-                binding.table_name,
+            conn = TableConnection(binding.table_name)
+            conn.connection = _Connection(
                 region=binding.region,
                 host=binding.host,
                 connect_timeout_seconds=binding.connect_timeout,
                 read_timeout_seconds=binding.read_timeout,
                 max_pool_connections=binding.max_pool_connections,
-                meta_table=_meta_table(binding.table_name),
+                direct_calls=binding.direct_calls,
             )
+            conn.connection.add_meta_table(_meta_table(binding.table_name))
             # TableConnection does not forward a retry configuration; set it
             # before the botocore client is created on first use.
             conn.connection._retry_configuration = {
@@ -127,6 +131,60 @@ def table_connection() -> TableConnection:
                 conn.connection.client.meta.events.register(event_name, handler)
             _connection = conn
     return _connection
+
+
+class _Connection(Connection):
+    """PynamoDB's connection; item calls go by :mod:`spaces.dynamodb_direct`.
+
+    PynamoDB builds every request and handles every answer as usual; only the
+    trip between them is shorter.
+    """
+
+    def __init__(self, *, direct_calls: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._direct_calls_enabled = direct_calls
+        self._direct: DirectCalls | None = None
+        self._direct_lock = threading.Lock()
+
+    def _make_api_call(self, operation_name: str, operation_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not (self._direct_calls_enabled and operation_name in DIRECT_OPERATIONS):
+            return super()._make_api_call(operation_name, operation_kwargs)
+        direct = self._direct_calls()
+        if direct is None:
+            return super()._make_api_call(operation_name, operation_kwargs)
+        try:
+            return direct.call(operation_name, operation_kwargs)
+        except botocore.exceptions.ClientError as exc:
+            # The error PynamoDB's own _make_api_call raises for a ClientError.
+            raise VerboseClientError(
+                {"Error": exc.response.get("Error", {})},
+                operation_name,
+                {
+                    "request_id": exc.response.get("ResponseMetadata", {}).get("RequestId", ""),
+                    "table_name": operation_kwargs.get(constants.TABLE_NAME, ""),
+                },
+            ) from exc
+
+    def _direct_calls(self) -> DirectCalls | None:
+        client = self.client  # PynamoDB replaces a client that lost its credentials
+        direct = self._direct
+        if direct is not None and direct.client is client:
+            return direct
+        if not usable_for(client.meta.endpoint_url):
+            self._direct_calls_enabled = False
+            return None
+        with self._direct_lock:
+            if self._direct is None or self._direct.client is not client:
+                if self._direct is not None:
+                    self._direct.close()
+                self._direct = DirectCalls(
+                    client,
+                    self.session.get_credentials(),
+                    connect_timeout=self._connect_timeout_seconds,
+                    read_timeout=self._read_timeout_seconds,
+                    max_pool_connections=self._max_pool_connections,
+                )
+            return self._direct
 
 
 def botocore_client() -> Any:

@@ -1,0 +1,380 @@
+"""DynamoDB's item calls sent straight over HTTP: PynamoDB's request, botocore's rules, less machinery.
+
+Why: a conditional PutItem costs about 1.1 ms of client CPU through
+botocore's generic pipeline (request and response shapes walked in Python,
+endpoint rules, request objects built on ``email.message``) and about 0.5 ms
+sent this way. The backfill makes two such writes per space, the claim and
+the switch, so they decide its CPU (docs/backfill.md); every request of the
+API gains as well.
+
+What stays botocore's, so behaviour does not fork:
+
+* the credentials (refreshing ones included) and the endpoint of the client;
+* the retry policy configured on the client, standard or adaptive, with its
+  quota, backoff, throttle detection and client-side rate limiter: they are
+  event handlers, and this module emits ``before-call``, ``before-send``,
+  ``needs-retry``, ``after-call`` and ``after-call-error`` on the client with
+  the arguments botocore's own client and endpoint pass, so every hook
+  registered through ``spaces.dynamodb.add_client_hook`` (metrics, the
+  backfill's write limiter, the tests' fault injection, the benchmarks'
+  latency) sees these calls exactly as it sees the others;
+* errors: parsed by botocore's parser and raised as the client's exception
+  classes; so are answers holding a blob (base64 on the wire, bytes once
+  parsed). Any other answer of an item call is plain JSON that botocore's
+  parser would return unchanged, so it is read with ``json.loads``.
+
+What is ours: the body (DynamoDB's JSON protocol is the call's parameters,
+which PynamoDB has already typed), SigV4 signing of this one request shape
+(``tests/test_dynamodb_direct.py`` checks it against botocore's signer, byte
+for byte) and urllib3 for HTTP. Table management calls, calls through a
+proxy, and every call with ``DYNAMODB_DIRECT_CALLS=0`` take botocore's path.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import hashlib
+import hmac
+import json
+import re
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from botocore import exceptions as boto_exceptions
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.credentials import Credentials
+from botocore.endpoint import convert_to_response_dict
+from botocore.hooks import first_non_none_response
+from botocore.httpsession import get_cert_path
+from botocore.parsers import create_parser
+from botocore.utils import get_environ_proxies
+from urllib3.exceptions import ConnectTimeoutError as URLLib3ConnectTimeoutError
+from urllib3.exceptions import NewConnectionError, ProtocolError
+from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
+from urllib3.exceptions import SSLError as URLLib3SSLError
+
+# The item calls: their answers hold no timestamps, so only blobs need botocore's parser.
+DIRECT_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "Query", "Scan"}
+)
+API_VERSION_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+SIGNING_SERVICE = "dynamodb"
+# botocore's list: headers a proxy or the HTTP library may change are not signed.
+UNSIGNED_HEADERS = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
+
+
+# A blob ("B" or "BS") in an answer: base64 on the wire, bytes from botocore's parser.
+_MAY_HOLD_BLOBS = re.compile(rb'"BS?"\s*:')
+
+
+class _Response(AWSResponse):
+    """botocore's response, over urllib3's headers (already case-insensitive) instead of a copy."""
+
+    def __init__(self, url: str, status_code: int, headers: Any, raw: Any) -> None:
+        self.url = url
+        self.status_code = status_code
+        self.headers = headers
+        self.raw = raw
+        self._content = None
+
+
+def usable_for(endpoint_url: str) -> bool:
+    """Direct calls do not speak to proxies; botocore does, so it keeps those endpoints."""
+    return not get_environ_proxies(endpoint_url)
+
+
+def _encode_blob(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not a DynamoDB attribute value")
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_key(secret_key: str, day: str, region: str) -> bytes:
+    # The derived key depends on the day only: derive it once per day, as the SDKs do.
+    key = _hmac(f"AWS4{secret_key}".encode(), day)
+    return _hmac(_hmac(_hmac(key, region), SIGNING_SERVICE), "aws4_request")
+
+
+def sigv4_headers(
+    *,
+    headers: Mapping[str, str],
+    host: str,
+    body: bytes,
+    region: str,
+    credentials: Any,
+    now: datetime.datetime,
+) -> dict[str, str]:
+    """``headers`` plus Host, X-Amz-Date, the session token if any, and Authorization.
+
+    SigV4 (header-signed, payload hashed) for a POST to ``/`` with no query
+    string, which is every DynamoDB call.
+    """
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    day = amz_date[:8]
+    signed = {"Host": host, **headers, "X-Amz-Date": amz_date}
+    if credentials.token:
+        signed["X-Amz-Security-Token"] = credentials.token
+    canonical = sorted(
+        (name.lower(), " ".join(str(value).split()))
+        for name, value in signed.items()
+        if name.lower() not in UNSIGNED_HEADERS
+    )
+    signed_names = ";".join(name for name, _ in canonical)
+    canonical_request = "\n".join(
+        (
+            "POST",
+            "/",
+            "",
+            "".join(f"{name}:{value}\n" for name, value in canonical),
+            signed_names,
+            hashlib.sha256(body).hexdigest(),
+        )
+    )
+    scope = f"{day}/{region}/{SIGNING_SERVICE}/aws4_request"
+    string_to_sign = "\n".join(
+        ("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest())
+    )
+    signature = hmac.new(
+        _signing_key(credentials.secret_key, day, region), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+    signed["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={signed_names}, Signature={signature}"
+    )
+    return signed
+
+
+def host_header(endpoint_url: str) -> str:
+    """What SigV4 signs as the host: lower case, the port only when it is not the scheme's default."""
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{host}:{parts.port}" if parts.port and parts.port != default_port else host
+
+
+class DirectCalls:
+    """Sends :data:`DIRECT_OPERATIONS` for one botocore DynamoDB client; thread-safe."""
+
+    def __init__(
+        self,
+        client: Any,
+        credentials: Credentials | None,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_pool_connections: int,
+    ) -> None:
+        self.client = client
+        self._credentials = credentials
+        self._events = client.meta.events
+        self._service_id = client.meta.service_model.service_id.hyphenize()
+        self._region = client.meta.region_name
+        self._url = client.meta.endpoint_url
+        self._host = host_header(self._url)
+        self._parser = create_parser(client.meta.service_model.metadata["protocol"])
+        self._operation_models = {
+            name: client.meta.service_model.operation_model(name) for name in sorted(DIRECT_OPERATIONS)
+        }
+        pool_options: dict[str, Any] = {
+            "maxsize": max_pool_connections,
+            "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            "retries": False,
+        }
+        if urlsplit(self._url).scheme == "https":
+            pool_options["ca_certs"] = get_cert_path(True)
+        self._pool = urllib3.connection_from_url(self._url, **pool_options)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def call(self, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The parsed answer, or the botocore exception ``client.<operation>(**params)`` would raise."""
+        model = self._operation_models[operation_name]
+        context: dict[str, Any] = {
+            "client_region": self._region,
+            "client_config": self.client.meta.config,
+            "has_streaming_input": False,
+            "auth_type": model.resolved_auth_type,
+        }
+        request_dict: dict[str, Any] = {
+            "url_path": "/",
+            "query_string": "",
+            "method": "POST",
+            "headers": {"X-Amz-Target": API_VERSION_PREFIX + operation_name, "Content-Type": CONTENT_TYPE},
+            "body": json.dumps(params, separators=(",", ":"), default=_encode_blob).encode("utf-8"),
+            "url": self._url,
+            "context": context,
+        }
+        _handler, answered = self._events.emit_until_response(
+            f"before-call.{self._service_id}.{operation_name}",
+            model=model,
+            params=request_dict,
+            request_signer=None,
+            context=context,
+        )
+        if answered is not None:
+            http_response, parsed = answered
+        else:
+            try:
+                http_response, parsed = self._send_with_retries(model, request_dict)
+            except Exception as exc:
+                self._events.emit(
+                    f"after-call-error.{self._service_id}.{operation_name}", exception=exc, context=context
+                )
+                raise
+        self._events.emit(
+            f"after-call.{self._service_id}.{operation_name}",
+            http_response=http_response,
+            parsed=parsed,
+            model=model,
+            context=context,
+        )
+        if http_response.status_code >= 300:
+            code = parsed.get("Error", {}).get("Code")
+            raise self.client.exceptions.from_code(code)(parsed, operation_name)
+        return parsed
+
+    # --- one call, as botocore's Endpoint._send_request makes it -----------------------------
+
+    def _send_with_retries(self, model: Any, request_dict: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+        retries = request_dict["context"].setdefault("retries", {})
+        attempts = 1
+        while True:
+            retries["attempt"] = attempts
+            answer, exception = self._attempt(model, request_dict)
+            delay = first_non_none_response(
+                self._events.emit(
+                    f"needs-retry.{self._service_id}.{model.name}",
+                    response=answer,
+                    endpoint=self,
+                    operation=model,
+                    attempts=attempts,
+                    caught_exception=exception,
+                    request_dict=request_dict,
+                )
+            )
+            if delay is None or delay is False:
+                break
+            time.sleep(delay)
+            attempts += 1
+        if exception is not None:
+            raise exception
+        assert answer is not None
+        answer[1].setdefault("ResponseMetadata", {})["RetryAttempts"] = attempts - 1
+        return answer
+
+    def _attempt(
+        self, model: Any, request_dict: dict[str, Any]
+    ) -> tuple[tuple[AWSResponse, dict[str, Any]] | None, Exception | None]:
+        request = self._signed_request(request_dict)
+        try:
+            responses = self._events.emit(f"before-send.{self._service_id}.{model.name}", request=request)
+            http_response = first_non_none_response(responses)
+            if http_response is None:
+                http_response = self._send(request)
+            parsed = self._parse(http_response, model)
+        except Exception as exc:  # botocore hands every failure to its retry handler, so do we
+            return None, exc
+        return (http_response, parsed), None
+
+    def _signed_request(self, request_dict: dict[str, Any]) -> AWSPreparedRequest:
+        credentials = self._frozen_credentials()
+        headers = sigv4_headers(
+            headers=request_dict["headers"],
+            host=self._host,
+            body=request_dict["body"],
+            region=self._region,
+            credentials=credentials,
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        return AWSPreparedRequest("POST", self._url, headers, request_dict["body"], stream_output=False)
+
+    def _frozen_credentials(self) -> Any:
+        if self._credentials is None:
+            raise boto_exceptions.NoCredentialsError()
+        # Refreshing credentials may change between reads of their parts: take one snapshot.
+        return self._credentials.get_frozen_credentials()
+
+    def _send(self, request: AWSPreparedRequest) -> AWSResponse:
+        """POST with urllib3; its errors become the botocore errors botocore's HTTP session raises."""
+        try:
+            raw = self._pool.urlopen(
+                "POST",
+                "/",
+                body=request.body,
+                headers=request.headers,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                assert_same_host=False,
+            )
+            response = _Response(request.url, raw.status, raw.headers, raw)
+            response.content  # noqa: B018 - read the body now, inside the error mapping
+            return response
+        except URLLib3SSLError as exc:
+            raise boto_exceptions.SSLError(endpoint_url=request.url, error=exc) from exc
+        except (NewConnectionError, socket.gaierror) as exc:
+            raise boto_exceptions.EndpointConnectionError(endpoint_url=request.url, error=exc) from exc
+        except URLLib3ConnectTimeoutError as exc:
+            raise boto_exceptions.ConnectTimeoutError(endpoint_url=request.url, error=exc) from exc
+        except URLLib3ReadTimeoutError as exc:
+            raise boto_exceptions.ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
+        except ProtocolError as exc:
+            raise boto_exceptions.ConnectionClosedError(error=exc, request=request, endpoint_url=request.url) from exc
+        except Exception as exc:
+            raise boto_exceptions.HTTPClientError(error=exc) from exc
+
+    def _parse(self, http_response: AWSResponse, model: Any) -> dict[str, Any]:
+        body = http_response.content
+        if http_response.status_code < 300 and not _MAY_HOLD_BLOBS.search(body):
+            # Without blobs, DynamoDB's JSON is the answer as botocore's parser builds it
+            # for these operations: skip the walk over shapes.
+            parsed = json.loads(body) if body else {}
+            parsed["ResponseMetadata"] = {
+                "RequestId": http_response.headers.get("x-amzn-RequestId", ""),
+                "HTTPStatusCode": http_response.status_code,
+                "HTTPHeaders": {name.lower(): value for name, value in http_response.headers.items()},
+                "RetryAttempts": 0,
+            }
+            return parsed
+        response_dict = convert_to_response_dict(http_response, model)
+        parsed = self._parser.parse(response_dict, model.output_shape)
+        if response_dict["status_code"] >= 300:
+            # As botocore's endpoint does: fields the error's shape models (say, the item
+            # of a failed condition) are parsed with that shape.
+            code = parsed.get("Error", {}).get("Code")
+            error_shape = model.service_model.shape_for_error_code(code) if code else None
+            if error_shape is not None:
+                parsed.update(self._parser.parse(response_dict, error_shape))
+        return parsed
