@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -19,6 +21,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from benchmarks.load_test import start_forwarder
 from invites import services as engine
 from lifestyle_spaces.embedded_dynamodb import free_port
 from spaces import dynamodb, dynamodb_direct
@@ -242,3 +245,44 @@ def test_calls_through_a_proxy_stay_with_botocore(monkeypatch: pytest.MonkeyPatc
     assert not dynamodb_direct.usable_for("https://dynamodb.us-east-1.amazonaws.com")
     monkeypatch.delenv("HTTPS_PROXY")
     assert dynamodb_direct.usable_for("https://dynamodb.us-east-1.amazonaws.com")
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    dynamo_table: dynamodb.TableBinding, moto_server: Any
+) -> None:
+    """One attempt per call: the second call succeeds only if the dead pooled connection is skipped."""
+    port = free_port()
+    forwarder = start_forwarder(port, moto_server.port)
+    dynamodb.bind_table(dataclasses.replace(dynamo_table, host=f"http://127.0.0.1:{port}", max_attempts=1))
+    try:
+        space = space_create(owner_id="owner", name="Pooled")
+        forwarder.kill()
+        forwarder.wait()
+        forwarder = start_forwarder(port, moto_server.port)
+        regenerated = engine.invite_code_regenerate(space_id=space.id)
+        assert regenerated.applied
+    finally:
+        forwarder.kill()
+        forwarder.wait()
+        dynamodb.bind_table(dynamo_table)
+
+
+def test_a_server_that_never_answers_is_a_read_timeout(dynamo_table: dynamodb.TableBinding) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        dynamodb.bind_table(dataclasses.replace(dynamo_table, host=host, max_attempts=1, read_timeout=0.3))
+        try:
+            direct = dynamodb.table_connection().connection._direct_calls()
+            assert direct is not None
+            started = time.monotonic()
+            with pytest.raises(botocore.exceptions.ReadTimeoutError):
+                direct.call(
+                    "GetItem", {"TableName": dynamo_table.table_name, "Key": {"PK": {"S": "P"}, "SK": {"S": "S"}}}
+                )
+            assert time.monotonic() - started < 3
+            with pytest.raises(dynamodb.DynamoUnavailable), dynamodb.translate_unreachable():
+                engine._space_now("anything")
+        finally:
+            dynamodb.bind_table(dynamo_table)
