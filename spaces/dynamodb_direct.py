@@ -167,6 +167,30 @@ def host_header(endpoint_url: str) -> str:
     return f"{host}:{parts.port}" if parts.port and parts.port != default_port else host
 
 
+def _plain_json_answer(http_response: AWSResponse) -> dict[str, Any] | None:
+    """A successful answer without blobs, as botocore's parser would build it; None for any other.
+
+    Without blobs, DynamoDB's JSON is the answer of an item call exactly as
+    botocore's parser returns it, so the walk over shapes can be skipped.
+    """
+    body = http_response.content
+    if http_response.status_code >= 300 or _MAY_HOLD_BLOBS.search(body):
+        return None
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        return None  # not JSON: botocore's parser decides what that means
+    if not isinstance(parsed, dict):
+        return None
+    parsed["ResponseMetadata"] = {
+        "RequestId": http_response.headers.get("x-amzn-RequestId", ""),
+        "HTTPStatusCode": http_response.status_code,
+        "HTTPHeaders": {name.lower(): value for name, value in http_response.headers.items()},
+        "RetryAttempts": 0,
+    }
+    return parsed
+
+
 class _ConnectionPool:
     """Keep-alive HTTP/1.1 connections to one endpoint, from the standard library's ``http.client``.
 
@@ -410,18 +434,9 @@ class DirectCalls:
         return _Response(request.url, status, headers, None, content=content)
 
     def _parse(self, http_response: AWSResponse, model: Any) -> dict[str, Any]:
-        body = http_response.content
-        if http_response.status_code < 300 and not _MAY_HOLD_BLOBS.search(body):
-            # Without blobs, DynamoDB's JSON is the answer as botocore's parser builds it
-            # for these operations: skip the walk over shapes.
-            parsed = json.loads(body) if body else {}
-            parsed["ResponseMetadata"] = {
-                "RequestId": http_response.headers.get("x-amzn-RequestId", ""),
-                "HTTPStatusCode": http_response.status_code,
-                "HTTPHeaders": {name.lower(): value for name, value in http_response.headers.items()},
-                "RetryAttempts": 0,
-            }
-            return parsed
+        plain = _plain_json_answer(http_response)
+        if plain is not None:
+            return plain
         response_dict = convert_to_response_dict(http_response, model)
         parsed = self._parser.parse(response_dict, model.output_shape)
         if response_dict["status_code"] >= 300:

@@ -26,9 +26,14 @@ class _Body:
         yield self._payload
 
 
+def answer(request: Any, status: int, body: bytes, content_type: str = "application/x-amz-json-1.0") -> AWSResponse:
+    """An HTTP answer to ``request`` that never reached the server."""
+    return AWSResponse(request.url, status, {"Content-Type": content_type}, _Body(body))
+
+
 def dynamodb_error(request: Any, code: str, message: str, status: int = 400) -> AWSResponse:
     body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}).encode()
-    return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body))
+    return answer(request, status, body)
 
 
 class Throttler:

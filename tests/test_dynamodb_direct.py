@@ -26,7 +26,7 @@ from invites import services as engine
 from lifestyle_spaces.embedded_dynamodb import free_port
 from spaces import dynamodb, dynamodb_direct
 from spaces.services import space_create
-from tests.faults import client_hook, dynamodb_error
+from tests.faults import answer, client_hook, dynamodb_error
 
 MOMENT = datetime.datetime(2026, 11, 28, 9, 30, 15, tzinfo=datetime.UTC)
 
@@ -286,3 +286,27 @@ def test_a_server_that_never_answers_is_a_read_timeout(dynamo_table: dynamodb.Ta
                 engine._space_now("anything")
         finally:
             dynamodb.bind_table(dynamo_table)
+
+
+@pytest.mark.parametrize("status", [200, 502])
+def test_an_answer_that_is_not_json_ends_as_on_botocores_path(dynamo_table: dynamodb.TableBinding, status: int) -> None:
+    """A proxy's HTML page, say: both paths must end the same way, never with a stray ValueError."""
+
+    def html_page(request: Any, **_: Any) -> Any:
+        return answer(request, status, b"<html>Bad gateway</html>", content_type="text/html")
+
+    dynamodb.bind_table(dataclasses.replace(dynamo_table, max_attempts=1))
+    try:
+        direct = dynamodb.table_connection().connection._direct_calls()
+        assert direct is not None
+        outcomes = []
+        with client_hook("before-send.dynamodb", html_page):
+            for send in (direct.call, dynamodb.botocore_client()._make_api_call):
+                params = {"TableName": dynamo_table.table_name, "Key": {"PK": {"S": "P"}, "SK": {"S": "S"}}}
+                try:
+                    outcomes.append(("answer", _answer(send("GetItem", params))))
+                except Exception as exc:
+                    outcomes.append(("error", type(exc).__name__, getattr(exc, "response", {}).get("Error")))
+    finally:
+        dynamodb.bind_table(dynamo_table)
+    assert outcomes[0] == outcomes[1]
