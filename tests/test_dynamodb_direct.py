@@ -73,7 +73,7 @@ def both_paths(dynamo_table: dynamodb.TableBinding) -> Iterator[tuple[Any, Any, 
     yield direct, dynamodb.botocore_client(), dynamo_table.table_name
 
 
-def _answer(answer: dict[str, Any], *, written_by: str = "") -> Any:
+def _answer(parsed: dict[str, Any], *, written_by: str = "") -> Any:
     """The answer without its metadata; with ``written_by``, that path's key prefix made neutral."""
 
     def neutral(value: Any) -> Any:
@@ -85,7 +85,7 @@ def _answer(answer: dict[str, Any], *, written_by: str = "") -> Any:
             return value.replace(f"{written_by}#", "path#")
         return value
 
-    return neutral({key: value for key, value in answer.items() if key != "ResponseMetadata"})
+    return neutral({key: value for key, value in parsed.items() if key != "ResponseMetadata"})
 
 
 RICH_ITEM = {
