@@ -36,7 +36,7 @@ def main(spaces: int, bare: int) -> None:
 
     from invites import codes
     from invites.services import forget_cached_table_facts
-    from lifestyle_spaces import embedded_dynamodb
+    from devtools import embedded_dynamodb
     from spaces import dynamodb
     from spaces.models import CodeClaim, InviteMapping, Membership, Space, utc_now_iso
     from spaces.table import table_create_if_missing

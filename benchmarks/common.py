@@ -22,8 +22,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-from lifestyle_spaces.embedded_dynamodb import EmbeddedDynamo
-from lifestyle_spaces.embedded_dynamodb import start as start_embedded_dynamo
+from devtools.embedded_dynamodb import EmbeddedDynamo
+from devtools.embedded_dynamodb import start as start_embedded_dynamo
 from spaces import keys
 
 READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable"})
@@ -246,5 +246,5 @@ def drop_table(endpoint: str, table_name: str) -> None:
 
 
 def start_moto_server(*, threads: int = 16) -> EmbeddedDynamo:
-    """The same embedded DynamoDB the tests and ``make run`` use (lifestyle_spaces/embedded_dynamodb.py)."""
+    """The same embedded DynamoDB the tests and ``make run`` use (devtools/embedded_dynamodb.py)."""
     return start_embedded_dynamo(threads=threads)

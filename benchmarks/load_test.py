@@ -327,7 +327,7 @@ def summarize(samples: list[Sample], wall_seconds: float) -> dict[str, Any]:
 
 @contextmanager
 def app_server(env: dict[str, str], *, workers: int, threads: int, log_file: Path) -> Iterator[Any]:
-    from lifestyle_spaces import gunicorn_process
+    from devtools import gunicorn_process
 
     with log_file.open("wb") as output:
         server = gunicorn_process.start(env=env, workers=workers, threads=threads, output=output)
@@ -338,7 +338,7 @@ def app_server(env: dict[str, str], *, workers: int, threads: int, log_file: Pat
 
 
 def server_environment(dynamodb_host: str, work_dir: Path, secret_key: str) -> dict[str, str]:
-    from lifestyle_spaces import gunicorn_process
+    from devtools import gunicorn_process
 
     return gunicorn_process.production_environment(
         DJANGO_SECRET_KEY=secret_key,
@@ -362,7 +362,7 @@ def server_environment(dynamodb_host: str, work_dir: Path, secret_key: str) -> d
 def load_benchmark(
     moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
 ) -> dict[str, Any]:
-    from lifestyle_spaces.gunicorn_process import child_pids
+    from devtools.gunicorn_process import child_pids
 
     people = seed(users, join_pool=30, seed_value=1)
     with app_server(env, workers=workers, threads=threads, log_file=work_dir / "gunicorn-load.log") as server:
@@ -445,7 +445,7 @@ def janitor_activity(log_file: Path) -> dict[str, int]:
 def failure_benchmark(
     moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
 ) -> dict[str, Any]:
-    from lifestyle_spaces.embedded_dynamodb import free_port
+    from devtools.embedded_dynamodb import free_port
 
     forwarder_port = free_port()
     forwarder = start_forwarder(forwarder_port, moto.port)
@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help=f"JSON report (default {RESULTS_FILE}).")
     args = parser.parse_args(argv)
 
-    from lifestyle_spaces import embedded_dynamodb
+    from devtools import embedded_dynamodb
 
     secret_key = secrets.token_urlsafe(64)
     report: dict[str, Any] = {

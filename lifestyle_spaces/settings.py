@@ -89,6 +89,9 @@ INSTALLED_APPS = [
     "invites",
     "operations",
 ]
+if DEBUG:
+    # Development tooling (the embedded DynamoDB); its packages are not installed in production.
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     # Outermost: request id, access log and request metrics cover everything below.

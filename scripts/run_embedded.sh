@@ -13,7 +13,7 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-embedded}"
 PY=.venv/bin/python
 mkdir -p .run
 
-"$PY" -m lifestyle_spaces.embedded_dynamodb --port "$DYNAMODB_PORT" &
+"$PY" manage.py run_embedded_dynamodb --port "$DYNAMODB_PORT" &
 MOTO_PID=$!
 cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
 trap cleanup EXIT

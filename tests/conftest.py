@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lifestyle_spaces import embedded_dynamodb
+from devtools import embedded_dynamodb
 from spaces import dynamodb
 
 

@@ -220,7 +220,7 @@ def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
 
 
 def test_the_audit_of_an_unreachable_endpoint_exits_with_status_two(dynamo_table: object, settings: object) -> None:
-    from lifestyle_spaces.embedded_dynamodb import free_port
+    from devtools.embedded_dynamodb import free_port
     from spaces.dynamodb import bind_table
 
     bind_table(host=f"http://127.0.0.1:{free_port()}")

@@ -198,7 +198,7 @@ def test_a_failing_space_is_logged_the_run_goes_on_and_the_exit_status_is_one(dy
 
 
 def test_an_unreachable_endpoint_exits_with_status_two_quickly(dynamo_table: object, settings: object) -> None:
-    from lifestyle_spaces.embedded_dynamodb import free_port
+    from devtools.embedded_dynamodb import free_port
 
     settings.DYNAMODB_HOST = f"http://127.0.0.1:{free_port()}"  # type: ignore[attr-defined]
     from spaces.dynamodb import bind_table

@@ -226,7 +226,7 @@ def test_kill_9_in_the_middle_then_rerun_with_the_checkpoint_finishes_the_job(
 
 @pytest.mark.slow
 def test_an_unreachable_endpoint_exits_2_with_one_line_and_no_traceback(dynamo_table: TableBinding) -> None:
-    from lifestyle_spaces.embedded_dynamodb import free_port
+    from devtools.embedded_dynamodb import free_port
 
     dead = TableBinding(**{**dynamo_table.__dict__, "host": f"http://127.0.0.1:{free_port()}"})
     started = time.monotonic()

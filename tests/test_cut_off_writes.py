@@ -25,7 +25,7 @@ from benchmarks.load_test import start_forwarder
 from invites import services as engine
 from invites.audit import audit_invite_codes
 from invites.janitor import janitor
-from lifestyle_spaces.embedded_dynamodb import free_port
+from devtools.embedded_dynamodb import free_port
 from spaces import dynamodb
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import Space

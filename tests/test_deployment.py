@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lifestyle_spaces import gunicorn_process
+from devtools import gunicorn_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ from botocore.credentials import Credentials
 
 from benchmarks.load_test import start_forwarder
 from invites import services as engine
-from lifestyle_spaces.embedded_dynamodb import free_port
+from devtools.embedded_dynamodb import free_port
 from spaces import dynamodb, dynamodb_direct
 from spaces.services import space_create
 from tests.faults import answer, client_hook, dynamodb_error

@@ -338,7 +338,7 @@ def test_members_of_a_space_are_readable_after_join(dynamo_table: object) -> Non
 
 
 def test_an_unreachable_endpoint_fails_fast_with_a_clear_error(dynamo_table: object) -> None:
-    from lifestyle_spaces.embedded_dynamodb import free_port
+    from devtools.embedded_dynamodb import free_port
 
     dynamodb.bind_table(host=f"http://127.0.0.1:{free_port()}", max_attempts=1)
     started = time.monotonic()

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from invites import codes
 from invites import services as engine
 from invites.janitor import janitor
-from lifestyle_spaces.embedded_dynamodb import free_port
+from devtools.embedded_dynamodb import free_port
 from operations.log_context import JsonFormatter, RequestIdFilter
 from spaces import dynamodb
 from spaces.services import space_create

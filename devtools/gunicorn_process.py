@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from lifestyle_spaces.embedded_dynamodb import free_port
+from devtools.embedded_dynamodb import free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = BASE_DIR / "lifestyle_spaces" / "gunicorn.conf.py"

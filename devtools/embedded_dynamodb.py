@@ -1,7 +1,8 @@
 """The embedded DynamoDB: moto's server mode on 127.0.0.1, in its own process.
 
-Used by ``make run`` (``python -m lifestyle_spaces.embedded_dynamodb``), by the
-test suite and by the benchmarks. It speaks the real DynamoDB HTTP protocol,
+Started by ``python manage.py run_embedded_dynamodb --port N`` (in the
+foreground: ``make run`` does this) and by :func:`start`, which runs that same
+command in the background for the test suite and the benchmarks. It speaks the real DynamoDB HTTP protocol,
 so everything above botocore runs exactly as against AWS.
 
 moto's own ``moto_server`` serves requests on many threads, and its DynamoDB
@@ -19,7 +20,6 @@ lock costs little throughput.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -30,7 +30,10 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+MANAGE_PY = Path(__file__).resolve().parent.parent / "manage.py"
 
 
 def free_port() -> int:
@@ -68,42 +71,69 @@ class EmbeddedDynamo:
                 self.process.wait(timeout=10)
 
 
+def gunicorn_argv(port: int, *, threads: int = 32) -> list[str]:
+    """The one way the embedded DynamoDB is served: moto's WSGI app under gunicorn."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--bind=127.0.0.1:{port}",
+        "--workers=1",  # one process: moto keeps its tables in memory
+        f"--threads={threads}",
+        "--worker-class=gthread",
+        "--keep-alive=60",
+        "--timeout=600",
+        "--log-level=warning",
+        "devtools.embedded_dynamodb:wsgi_app()",
+    ]
+
+
+def run_in_foreground(port: int, *, threads: int = 32) -> None:
+    """Become the embedded DynamoDB on ``port`` (``manage.py run_embedded_dynamodb``); never returns.
+
+    The process is replaced by gunicorn, so its PID is the server's and
+    Ctrl-C (SIGINT, gunicorn's quick shutdown) stops it.
+    """
+    if not port_is_free(port):
+        raise PortInUse(port)
+    os.environ["MOTO_ALLOW_NONEXISTENT_REGION"] = "true"
+    os.execv(sys.executable, gunicorn_argv(port, threads=threads))  # noqa: S606 - our own interpreter
+
+
+class PortInUse(RuntimeError):
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} on 127.0.0.1 is already in use; set DYNAMODB_PORT to another one")
+        self.port = port
+
+
 def start(port: int | None = None, *, timeout: float = 30.0, quiet: bool = True, threads: int = 32) -> EmbeddedDynamo:
-    """Start moto's server on 127.0.0.1 and wait until it answers."""
+    """Start ``manage.py run_embedded_dynamodb`` in the background and wait until it answers.
+
+    Tests and benchmarks start the server exactly as ``make run`` does.
+    """
     port = port or free_port()
     if not port_is_free(port):
-        raise RuntimeError(f"port {port} on 127.0.0.1 is already in use; set DYNAMODB_PORT to another one")
+        raise PortInUse(port)
     output = subprocess.DEVNULL if quiet else None
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=1",  # one process: moto keeps its tables in memory
-            f"--threads={threads}",
-            "--worker-class=gthread",
-            "--keep-alive=60",
-            "--timeout=600",
-            "--log-level=warning",
-            "lifestyle_spaces.embedded_dynamodb:wsgi_app()",
-        ],
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, str(MANAGE_PY), "run_embedded_dynamodb", f"--port={port}", f"--threads={threads}"],
         stdout=output,
         stderr=output,
-        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+        # The command needs only the development settings; it serves no Django requests.
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "lifestyle_spaces.settings", "DJANGO_DEBUG": "1"},
     )
     server = EmbeddedDynamo(port=port, process=process)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with status {process.returncode} while starting")
+            raise RuntimeError(f"the embedded DynamoDB exited with status {process.returncode} while starting")
         try:
             with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):  # noqa: S310
                 return server
         except OSError:
             time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"moto server did not answer on port {port} within {timeout:.0f} s")
+    raise RuntimeError(f"the embedded DynamoDB did not answer on port {port} within {timeout:.0f} s")
 
 
 class OneRequestAtATime:
@@ -129,27 +159,3 @@ def wsgi_app() -> OneRequestAtATime:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     return OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Run the embedded DynamoDB (moto server) in the foreground.")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DYNAMODB_PORT", "8001")))
-    args = parser.parse_args()
-    server = start(args.port, quiet=True)
-    print(f"Embedded DynamoDB listening on {server.endpoint_url}", flush=True)
-
-    def request_exit(*_: object) -> None:
-        raise SystemExit(0)
-
-    # Stop the child outside the signal handler: Popen.wait() is not reentrant.
-    signal.signal(signal.SIGTERM, request_exit)
-    signal.signal(signal.SIGINT, request_exit)
-    try:
-        while server.process.poll() is None:
-            time.sleep(0.5)
-    finally:
-        server.stop()
-
-
-if __name__ == "__main__":
-    main()
