@@ -15,7 +15,9 @@ So we serve moto's WSGI application with gunicorn (one process, since moto
 keeps its tables in memory; a thread per connection, with keep-alive) behind
 one lock, so each request is applied atomically, as a real table applies each
 item write. moto holds the GIL for nearly all of a request anyway, so the
-lock costs little throughput.
+lock costs little throughput. :mod:`devtools.moto_patches` is applied first:
+transactions and queries cost what they touch, not the table, and a repeated
+ClientRequestToken is idempotent.
 """
 
 from __future__ import annotations
@@ -155,7 +157,10 @@ class OneRequestAtATime:
 
 
 def wsgi_app() -> OneRequestAtATime:
-    """moto's DynamoDB behind the lock; gunicorn loads it as ``embedded_dynamodb:wsgi_app()``."""
+    """moto's DynamoDB, patched, behind the lock; gunicorn loads it as ``embedded_dynamodb:wsgi_app()``."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from devtools import moto_patches
+
+    moto_patches.apply()
     return OneRequestAtATime(DomainDispatcherApplication(create_backend_app))

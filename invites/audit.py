@@ -3,16 +3,19 @@
 Shared by ``manage.py audit_invite_codes`` and the admin. One strongly
 consistent scan collects, compactly, every space's code, every ``INVITE#``
 mapping and every ``CODE#`` claim (memory grows with the number of codes, a
-few dozen bytes each); the problems are computed from that. Repairs go
-through the engine and re-read what they fix with a consistent read first,
-so an audit running beside live traffic never undoes a change made after
-its scan.
+few dozen bytes each); the problems are computed from that.
 
-Operations in flight are not problems. A mapping whose code's claim belongs
-to the mapping's space is in flight when the claim or the mapping is younger
-than ``grace_seconds`` (a create or regeneration writes them before the
-space), or when the space changed less than ``grace_seconds`` ago (the
-engine's janitor deletes the old code's mapping just after the switch).
+The engine writes every change as one transaction, so nothing it does is
+ever half done: what the audit finds, other writers left (the earlier system,
+or a path that writes the guide's layout). Repairs go through the engine or
+are transactions of their own whose condition is the very fact that makes
+them right (the space still holds the code, or no longer does), so an audit
+running beside live traffic never undoes a change made after its scan.
+
+A writer of the guide's layout changes a space and its mappings in separate
+writes; such a change in flight is not a problem: the mappings of a space
+that changed less than ``grace_seconds`` ago, its missing mapping, and any
+mapping younger than ``grace_seconds`` are left out of the findings.
 """
 
 from __future__ import annotations
@@ -25,15 +28,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from invites import services as engine
-from invites.janitor import janitor
 from spaces import keys
-from spaces.dynamodb import get_many, short_reason, table_connection, translate_unreachable, write_batch
+from spaces.dynamodb import get_many, short_reason, table_connection, translate_unreachable
 from spaces.exceptions import DomainError, DynamoUnavailable
-from spaces.models import InviteMapping, Space, utc_now_iso
+from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
+from spaces.transactions import Transaction, TransactionCancelled
 
 DEFAULT_GRACE_SECONDS = 60.0
-# How long a repair waits for the mapping deletes its regenerations queued.
-REPAIR_DRAIN_SECONDS = 30.0
 SCANNED_ATTRIBUTES = ("PK", "SK", "id", "invite_code", "space_id", "code", "created_at", "updated_at")
 BATCH = 25
 
@@ -78,7 +79,6 @@ class AuditReport:
 @dataclass
 class _Claim:
     space_id: str
-    created_at: str | None
 
 
 @dataclass
@@ -132,9 +132,7 @@ def _take_snapshot(grace_seconds: float) -> _Snapshot:
                 )
             )
         elif pk.startswith(keys.CODE_PREFIX) and sk == keys.CODE_CLAIM_SK:
-            snapshot.claims[keys.strip_prefix(pk, keys.CODE_PREFIX)] = _Claim(
-                _text(raw, "space_id") or "", _text(raw, "created_at")
-            )
+            snapshot.claims[keys.strip_prefix(pk, keys.CODE_PREFIX)] = _Claim(_text(raw, "space_id") or "")
     return snapshot
 
 
@@ -159,10 +157,10 @@ def _find_problems(snapshot: _Snapshot, report: AuditReport, grace_seconds: floa
             report.spaces_without_code.append(space_id)
             continue
         holders[code.upper()].append(space_id)
-        claim = snapshot.claims.get(code.upper())
-        if claim is None:
+        if code.upper() not in snapshot.claims:
             report.missing_claims.append((space_id, code))
-        if (code, space_id) not in mapped:
+        # A writer of the guide's layout puts the new mapping after it changed the space.
+        if (code, space_id) not in mapped and not _in_flight_space(snapshot, space_id):
             report.codes_without_mapping.append((space_id, code))
     for code_upper, space_ids in holders.items():
         claim = snapshot.claims.get(code_upper)
@@ -174,21 +172,28 @@ def _find_problems(snapshot: _Snapshot, report: AuditReport, grace_seconds: floa
             # construction. Regenerating it is the fix.
             report.duplicate_codes.append((snapshot.spaces[space_ids[0]] or code_upper, [space_ids[0]]))
     for code, space_id, created_at in snapshot.mappings:
+        # Such a writer also deletes the old mapping after the change, and may put a
+        # mapping before the space it names. What the engine writes is never in flight.
         claim = snapshot.claims.get(code.upper())
-        in_flight = (
-            grace_seconds > 0
-            and claim is not None
-            and claim.space_id == space_id
-            and (
-                min(_age_seconds(claim.created_at, now), _age_seconds(created_at, now)) < grace_seconds
-                or space_id in snapshot.recently_updated
-            )
+        written_by_engine = claim is not None and claim.space_id == space_id
+        in_flight = _in_flight_space(snapshot, space_id) or (
+            not written_by_engine and _age_seconds(created_at, now) < grace_seconds
         )
+        if in_flight:
+            continue
         if space_id not in snapshot.spaces:
-            if not in_flight:
-                report.mappings_with_missing_space.append((code, space_id))
-        elif snapshot.spaces[space_id] != code and not in_flight:
+            report.mappings_with_missing_space.append((code, space_id))
+        elif snapshot.spaces[space_id] != code:
             report.stale_mappings.append((code, space_id, snapshot.spaces[space_id]))
+
+
+def _in_flight_space(snapshot: _Snapshot, space_id: str) -> bool:
+    """Changed within the grace period by a writer other than the engine (its code has no claim of its own)."""
+    if space_id not in snapshot.recently_updated:
+        return False
+    code = snapshot.spaces.get(space_id)
+    claim = snapshot.claims.get(code.upper()) if code else None
+    return claim is None or claim.space_id != space_id
 
 
 def audit_invite_codes(*, repair: bool, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> AuditReport:
@@ -204,15 +209,6 @@ def audit_invite_codes(*, repair: bool, grace_seconds: float = DEFAULT_GRACE_SEC
     _find_problems(snapshot, report, grace_seconds)
     if repair:
         _Repair(report).run()
-        # Regenerations of duplicates hand old mappings to the janitor: finish them too.
-        if not janitor.flush(timeout=REPAIR_DRAIN_SECONDS):
-            report.repair_failures.append(
-                (
-                    "stale_mappings",
-                    f"{janitor.pending()} queued mapping deletes",
-                    f"not done within {REPAIR_DRAIN_SECONDS:g} s; they are retried, run the audit again later",
-                )
-            )
         if not report.repair_failures and not engine.legacy_codes_recorded():
             # Every code a space holds now has a claim (recorded just above).
             engine.mark_legacy_codes_recorded(by="audit")
@@ -254,20 +250,25 @@ class _Repair:
         self._delete_dead_mappings()
 
     def _record_missing_claims(self) -> None:
-        for space_id, code in self.report.missing_claims:
+        wanted = dict(self.report.missing_claims)
+        ids = list(wanted)
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
             try:
-                space = self._current_spaces([space_id]).get(space_id)
-                if space is None or space.invite_code != code:
-                    continue  # changed since the scan: its new code was claimed by the engine
-                holder = engine.invite_code_record_existing(space=space)
-                if holder is None:
-                    self._fixed("missing_claims")
-                else:
-                    # Another space claimed the same code first: a duplicate.
-                    engine.invite_code_regenerate(space_id=space_id, space=space, source=self.SOURCE)
-                    self._fixed("missing_claims")
+                # Changed since the scan: its new code was claimed by the engine.
+                spaces = [s for s in self._current_spaces(chunk).values() if s.invite_code == wanted[s.id]]
+                holders = engine.invite_codes_record_existing(spaces=spaces)
             except Exception as exc:  # reported, the repair goes on
-                self._failed("missing_claims", space_id, exc)
+                self._failed("missing_claims", ",".join(chunk), exc)
+                continue
+            for space in spaces:
+                try:
+                    if holders.get(space.id):
+                        # Another space claimed the same code first: a duplicate.
+                        engine.invite_code_regenerate(space_id=space.id, space=space, source=self.SOURCE)
+                    self._fixed("missing_claims")
+                except Exception as exc:  # reported, the repair goes on
+                    self._failed("missing_claims", space.id, exc)
 
     def _fix_duplicates(self) -> None:
         from invites.services import _claimed_space_id  # the engine's own claim read
@@ -300,49 +301,43 @@ class _Repair:
                 self._failed("spaces_without_code", ",".join(chunk), exc)
 
     def _write_missing_mappings(self) -> None:
-        from invites.services import _claimed_space_id
-
-        wanted = self.report.codes_without_mapping
-        for start in range(0, len(wanted), BATCH):
-            chunk = wanted[start : start + BATCH]
-            try:
-                current = self._current_spaces([space_id for space_id, _ in chunk])
-                puts = []
-                for space_id, code in chunk:
-                    space = current.get(space_id)
-                    if space is None or space.invite_code != code:
-                        continue
-                    with translate_unreachable():
-                        if _claimed_space_id(code) != space_id:
-                            continue  # a duplicate, regenerated above, or a claim we could not write
-                    puts.append(InviteMapping.build(code, space_id, utc_now_iso()))
-                with translate_unreachable():
-                    write_batch(puts=puts)
-                for mapping in puts:
-                    # A regeneration may have moved the space on since the read
-                    # above (and deleted this mapping before our put): the janitor
-                    # re-reads the space and removes the mapping if so.
-                    janitor.remove_unless_held(mapping.space_id, [mapping.code], settle=False)
-                self._fixed("codes_without_mapping", len(puts))
-            except Exception as exc:  # reported, the repair goes on
-                self._failed("codes_without_mapping", ",".join(space_id for space_id, _ in chunk), exc)
+        for space_id, code in self.report.codes_without_mapping:
+            tx = Transaction()
+            # Only while the space holds the code and the code is the space's own (not a duplicate).
+            tx.put("mapping", InviteMapping.build(code, space_id, utc_now_iso()))
+            tx.check("space", Space(*Space.key(space_id)), Space.invite_code == code)
+            tx.check("claim", CodeClaim(*CodeClaim.key(code)), CodeClaim.space_id == space_id)
+            if self._commit_repair(tx, "codes_without_mapping", space_id):
+                self._fixed("codes_without_mapping")
 
     def _delete_dead_mappings(self) -> None:
-        orphans = self.report.mappings_with_missing_space
-        dead: list[tuple[str, str, str]] = [("mappings_with_missing_space", code, sid) for code, sid in orphans]
-        dead += [("stale_mappings", code, space_id) for code, space_id, _ in self.report.stale_mappings]
-        for start in range(0, len(dead), BATCH):
-            chunk = dead[start : start + BATCH]
-            try:
-                current = self._current_spaces(list({space_id for _, _, space_id in chunk}))
-                deletes = []
-                for kind, code, space_id in chunk:
-                    space = current.get(space_id)
-                    if space is not None and space.invite_code == code:
-                        continue  # the space holds this code now: the mapping is live
-                    deletes.append(InviteMapping(*InviteMapping.key(code, space_id)))
+        dead: dict[str, list[tuple[str, str]]] = defaultdict(list)  # space id -> (kind, code)
+        for code, space_id in self.report.mappings_with_missing_space:
+            dead[space_id].append(("mappings_with_missing_space", code))
+        for code, space_id, _ in self.report.stale_mappings:
+            dead[space_id].append(("stale_mappings", code))
+        for space_id, mappings in dead.items():
+            tx = Transaction()
+            for _kind, code in mappings:
+                tx.delete(("mapping", code), InviteMapping(*InviteMapping.key(code, space_id)))
+            # Only while none of them is the space's code (a space that is gone holds none).
+            dead_codes = [code for _kind, code in mappings]
+            still_dead = (
+                Space.pk.does_not_exist() | Space.invite_code.does_not_exist() | ~Space.invite_code.is_in(*dead_codes)
+            )
+            tx.check("space", Space(*Space.key(space_id)), still_dead)
+            if self._commit_repair(tx, "stale_mappings", space_id):
+                for kind, _code in mappings:
                     self._fixed(kind)
-                with translate_unreachable():
-                    write_batch(deletes=deletes)
-            except Exception as exc:  # reported, the repair goes on
-                self._failed("stale_mappings", ",".join(code for _, code, _ in chunk), exc)
+
+    def _commit_repair(self, tx: Transaction, kind: str, subject: str) -> bool:
+        """True when the repair was applied; False when its subject changed since the scan."""
+        try:
+            with translate_unreachable():
+                tx.commit()
+        except TransactionCancelled:
+            return False  # the condition that made it a repair no longer holds: nothing to do
+        except Exception as exc:  # reported, the repair goes on
+            self._failed(kind, subject, exc)
+            return False
+        return True

@@ -10,19 +10,21 @@ How it works (docs/backfill.md has the operator's view):
   code are handed to a pool of workers in chunks of :data:`CHUNK_SIZE` while
   the next page is being read. At most two pages per segment are in memory.
 * Every write goes through the engine's ``invite_code_assign_if_missing``:
-  a conditional claim and a compare-and-set per space, one batch write of
-  mappings per chunk, no per-space read. A space that got a code after the
-  scan keeps it (``skipped_already_had_code``).
+  one transaction per chunk of 33 spaces (claim, mapping and a switch
+  conditional on the space still having no code, for each), no per-space
+  read. A space that got a code after the scan keeps it
+  (``skipped_already_had_code``); a space DynamoDB refuses fails alone.
+  A kill at any moment leaves each chunk applied whole or not at all.
 * Resumable: after a page is fully handled, the checkpoint file (if any) is
   atomically rewritten with that segment's ``LastEvaluatedKey``.
 * Throttling is retried by botocore (the command turns on adaptive retries);
   ``max_writes_per_second`` adds an explicit token bucket on this run's
-  write calls only.
+  item writes only (each action of a transaction counts once).
 * On a table whose legacy codes are not yet recorded, codes found on spaces
   are claimed as the scan passes them, and a complete, failure-free,
   untargeted run over every segment sets the table flag.
 
-Deviations from the lead's interface: none in names. ``changes`` holds
+``changes`` holds
 ``(space_id, name, new_code)`` with ``new_code`` None in a dry run; pass
 ``collect_changes=False`` (the command does, with ``on_space``) so a run over
 millions of spaces does not keep every change in memory. ``updated`` counts
@@ -63,11 +65,11 @@ from spaces.models import Space
 
 logger = logging.getLogger(__name__)
 
-# One BatchWriteItem of mappings per chunk (DynamoDB's limit is 25 items).
-CHUNK_SIZE = 25
+# One transaction per chunk: three actions a space, DynamoDB takes 100 (engine.SPACES_PER_ASSIGNMENT).
+CHUNK_SIZE = engine.SPACES_PER_ASSIGNMENT
 # Only what the backfill reads: keys, name (for logs and reports) and the code.
 SCANNED_ATTRIBUTES = ("PK", "SK", "id", "name", "invite_code")
-WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 
 OutcomeStatus = Literal["updated", "would_update", "skipped_already_had_code", "failed", "duplicate_code"]
 
@@ -139,7 +141,13 @@ class BackfillReport:
 
 
 class RateLimiter:
-    """A token bucket shared by threads: ``acquire()`` blocks until a write may go."""
+    """A token bucket shared by threads: ``acquire(n)`` blocks until ``n`` item writes may go.
+
+    A request larger than the bucket (a transaction of 99 actions under a cap
+    of 10 a second) is let through once the bucket has paid for it: the
+    tokens go negative and later writers wait until they are repaid, so the
+    average rate holds whatever the request sizes.
+    """
 
     def __init__(
         self,
@@ -148,8 +156,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_second <= 0:
-            raise BackfillConfigError("max writes per second must be positive")
+        if not per_second > 0 or per_second == float("inf"):
+            raise BackfillConfigError("max writes per second must be a positive number")
         self.per_second = per_second
         self.capacity = max(1.0, per_second)  # at most one second of burst
         self._clock = clock
@@ -158,16 +166,15 @@ class RateLimiter:
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_second)
-                self._updated = now
-                if self._tokens >= 1 - 1e-9:  # tolerate float rounding of elapsed * rate
-                    self._tokens = max(0.0, self._tokens - 1)
-                    return
-                wait = (1 - self._tokens) / self.per_second
+    def acquire(self, count: int = 1) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_second)
+            self._updated = now
+            self._tokens -= count
+            # Tolerate float rounding of elapsed * rate.
+            wait = 0.0 if self._tokens >= -1e-9 else -self._tokens / self.per_second
+        if wait > 0:
             self._sleep(wait)
 
 
@@ -176,22 +183,33 @@ _rate_hook_lock = threading.Lock()
 _rate_hook_installed = False
 
 
-def _limit_writes_of_this_thread(model: Any, **_: Any) -> None:
-    """botocore ``before-call`` hook: writes from a rate-limited worker wait for a token.
+def _limit_writes_of_this_thread(model: Any, params: dict[str, Any], **_: Any) -> None:
+    """botocore ``before-parameter-build`` hook (it sees the call's parameters): writes from a
+    rate-limited worker wait for their tokens.
 
-    Only threads that carry a limiter are slowed, so the web app's requests
-    in the same process (the admin) are never held back by a backfill.
+    Every item a call writes takes one token (each action of a transaction,
+    each request of a batch). Only threads that carry a limiter are slowed,
+    so the web app's requests in the same process (the admin) are never held
+    back by a backfill.
     """
     limiter: RateLimiter | None = getattr(_thread_state, "limiter", None)
     if limiter is not None and model.name in WRITE_OPERATIONS:
-        limiter.acquire()
+        limiter.acquire(_items_written(model.name, params))
+
+
+def _items_written(operation: str, params: dict[str, Any]) -> int:
+    if operation == "TransactWriteItems":
+        return len(params.get("TransactItems", ()))
+    if operation == "BatchWriteItem":
+        return sum(len(requests) for requests in params.get("RequestItems", {}).values())
+    return 1
 
 
 def _install_rate_hook() -> None:
     global _rate_hook_installed
     with _rate_hook_lock:
         if not _rate_hook_installed:
-            add_client_hook("before-call.dynamodb", _limit_writes_of_this_thread)
+            add_client_hook("before-parameter-build.dynamodb", _limit_writes_of_this_thread)
             _rate_hook_installed = True
 
 
@@ -376,7 +394,10 @@ class _Run:
         ]
         if self.record_legacy and not self.dry_run:
             holding = [Space.from_raw_data(raw) for raw in raw_items if _has_code(raw)]
-            futures.extend(self.workers.submit(self._record_chunk, chunk) for chunk in _chunks(holding, CHUNK_SIZE))
+            futures.extend(
+                self.workers.submit(self._record_chunk, chunk)
+                for chunk in _chunks(holding, engine.SPACES_PER_RECORDING)
+            )
         return futures, granted == len(missing)
 
     def _guarded(self, task: Callable[[], None]) -> None:
@@ -403,51 +424,34 @@ class _Run:
             for space in chunk:
                 self._emit(SpaceOutcome(space.id, _name(space), "would_update"))
             return
-        handled: set[str] = set()
         names = {space.id: _name(space) for space in chunk}
-
-        def on_change(change: engine.CodeChange) -> None:
-            handled.add(change.space_id)
-            self._emit_change(names.get(change.space_id, ""), change)
-
-        try:
-            engine.invite_code_assign_if_missing(
-                spaces=chunk, actor_id=self.actor_id, source=self.source, on_change=on_change
-            )
-            return
-        except DynamoUnavailable:
-            raise
-        except Exception as exc:
-            logger.debug("A chunk of %d spaces failed (%s); retrying one by one", len(chunk), short_reason(exc))
-        # Something in the chunk failed: redo the rest space by space so that one
-        # bad space is reported with its error and the others still get a code.
-        for space in chunk:
-            if space.id in handled or space.invite_code:
-                continue
-            try:
-                engine.invite_code_assign_if_missing(
-                    spaces=[space], actor_id=self.actor_id, source=self.source, on_change=on_change
-                )
-            except DynamoUnavailable:
-                raise
-            except Exception as exc:  # reported per space, the run goes on
-                self._emit(SpaceOutcome(space.id, _name(space), "failed", error=_describe(exc)))
+        # One bad space is reported with its error; its neighbours still get a code.
+        engine.invite_code_assign_if_missing(
+            spaces=chunk,
+            actor_id=self.actor_id,
+            source=self.source,
+            on_change=lambda change: self._emit_change(names.get(change.space_id, ""), change),
+        )
 
     def _emit_change(self, name: str, change: engine.CodeChange) -> None:
         if change.applied:
             self._emit(SpaceOutcome(change.space_id, name, "updated", new_code=change.new_code))
+        elif change.error:
+            self._emit(SpaceOutcome(change.space_id, name, "failed", error=change.error))
         else:
             self._emit(SpaceOutcome(change.space_id, name, "skipped_already_had_code"))
 
     def _record(self, chunk: list[Space]) -> None:
-        for space in chunk:
-            try:
-                holder = engine.invite_code_record_existing(space=space)
-            except DynamoUnavailable:
-                raise
-            except Exception as exc:  # reported per space, the run goes on
+        try:
+            holders = engine.invite_codes_record_existing(spaces=chunk)
+        except DynamoUnavailable:
+            raise
+        except Exception as exc:  # reported per space, the run goes on
+            for space in chunk:
                 self._emit(SpaceOutcome(space.id, _name(space), "failed", error=_describe(exc)))
-                continue
+            return
+        for space in chunk:
+            holder = holders.get(space.id)
             if holder is None:
                 with self.lock:
                     self.report.legacy_codes_recorded += 1

@@ -73,6 +73,8 @@ def invite_codes_add_missing(*, space_ids: list[str], actor_id: str | None, sour
         space = by_id[change.space_id]
         if change.applied:
             outcome.changed.append((space, change))
+        elif change.error:
+            outcome.failed.append(SpaceFailure(space.id, space.name or "", change.error))
         else:
             outcome.left_alone.append((space, "it received an invite code from someone else meanwhile"))
     return outcome

@@ -1,48 +1,51 @@
-"""The invite-code engine: claim, regenerate, assign_if_missing, resolve, join.
+"""The invite-code engine: create with a code, regenerate, assign if missing, record, resolve, join.
 
-Invariants (DEVELOPERS.md), and how the order of writes keeps them without
-transactions (moto copies the whole table per transaction):
+Every operation is one DynamoDB transaction (:mod:`spaces.transactions`) plus
+only the reads it needs, so a crash, a race or an outage at any moment leaves
+the table as it was before the operation or as it is after it, never between:
 
-* A code is unique by construction: before any space holds a code, a
-  ``CODE#<CODE>/CLAIM`` item is put with ``attribute_not_exists``. Claims are
-  never deleted, so no code is ever issued twice, and a space never holds a
-  code again once it has moved away from it.
-* A space has at most one working code, the one stored on it: ``resolve``
-  follows the claim and then checks the space's current ``invite_code``
-  (strongly consistent), so a leftover claim or mapping never lets anyone in.
-* Nothing overwrites a code it did not read: the switch on the space is a
-  compare-and-set against the code read before (or its absence).
-* No mapping is missing or left stale for long: the new code's ``INVITE#``
-  mapping is put *before* the switch, so a later regeneration, which reads
-  the new code only after the switch, always finds that mapping in place to
-  delete; mappings are deleted only *after* their code is dead, so a late
-  delete never removes a live one. Deletes go through ``invites.janitor``:
-  off the request path, and retried after an outage. A write whose outcome
-  is unknown hands both codes to the janitor, which keeps the one the space
-  holds when it looks.
-
-Only a process killed between steps leaves something behind: a dead code's
-mapping (it lets nobody in) for ``audit_invite_codes --repair`` to remove.
+* **A code is unique by construction.** Every transaction that gives a space a
+  code also puts ``CODE#<CODE>/CLAIM`` with ``attribute_not_exists``; a code
+  someone already claimed cancels the transaction and a new code is drawn.
+  Claims are never deleted, so no code is ever issued twice.
+* **A space has at most one working code, the one stored on it.** The switch
+  of the space's ``invite_code``, the new code's ``INVITE#`` mapping and the
+  delete of the old code's mapping are one transaction: there is no moment
+  with two mappings or none. Joining checks, inside its own transaction, that
+  the space still holds the code used.
+* **Nothing overwrites a code it did not read.** The switch is conditional on
+  the code read (or its absence); a cancelled switch returns the item as it
+  is now (``ALL_OLD``), which tells a lost race (another writer's code wins)
+  from a missing space without another read.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
 
 from invites import codes
-from invites.janitor import janitor
 from operations import metrics
 from spaces import keys
-from spaces.dynamodb import current_binding, get_many, is_condition_failure, translate_unreachable, write_batch
-from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable, SpaceNotFound
+from spaces.dynamodb import current_binding, error_code, get_many, is_unreachable, short_reason, translate_unreachable
+from spaces.exceptions import (
+    AlreadyMember,
+    DomainError,
+    InvalidInviteCode,
+    InviteCodeUnavailable,
+    SpaceNotFound,
+)
+from spaces.ids import new_space_id
 from spaces.models import (
     ROLE_MEMBER,
+    ROLE_OWNER,
     CodeClaim,
     InviteMapping,
     Membership,
@@ -50,22 +53,30 @@ from spaces.models import (
     TableFlag,
     utc_now_iso,
 )
+from spaces.transactions import TRANSIENT_REASONS, Transaction, TransactionCancelled
 
 logger = logging.getLogger("invites")
 
 LEGACY_CODES_RECORDED = "legacy-codes-recorded"
 
+# Three actions a space (claim, mapping, switch); DynamoDB takes 100 per transaction.
+SPACES_PER_ASSIGNMENT = 33
+# Two actions a space (claim, check of the space's code).
+SPACES_PER_RECORDING = 50
+
 
 @dataclass(frozen=True)
 class CodeChange:
-    """What a regeneration or assignment did."""
+    """What a regeneration or assignment did to one space."""
 
     space_id: str
     old_code: str | None
     new_code: str | None
-    # False when another writer changed the code first: new_code is then
-    # the code that writer set (still fresh relative to the request).
+    # False when the engine did not set new_code itself: another writer changed the
+    # code first (new_code is then that writer's code, when known), or it failed.
     applied: bool = True
+    # Why the space could not be given a code (it is gone, DynamoDB refused it).
+    error: str | None = None
 
 
 # --- table-wide facts -------------------------------------------------------------
@@ -87,7 +98,7 @@ def legacy_codes_recorded() -> bool:
 
     Fresh tables are created with the flag; on an inherited table the first
     complete backfill or audit repair sets it. Until then, a new code is also
-    checked against the ``INVITE#`` partition of that code.
+    checked against the ``INVITE#`` partitions of that code.
     """
     try:
         return _legacy_codes_recorded_cached(current_binding().table_name)
@@ -97,7 +108,8 @@ def legacy_codes_recorded() -> bool:
 
 def mark_legacy_codes_recorded(*, by: str) -> None:
     pk, sk = TableFlag.key(LEGACY_CODES_RECORDED)
-    TableFlag(pk, sk, set_at=utc_now_iso(), set_by=by).save()
+    with translate_unreachable():
+        TableFlag(pk, sk, set_at=utc_now_iso(), set_by=by).save()
     _legacy_codes_recorded_cached.cache_clear()
 
 
@@ -106,58 +118,108 @@ def forget_cached_table_facts() -> None:
     _legacy_codes_recorded_cached.cache_clear()
 
 
-# --- claims ---------------------------------------------------------------------
+# --- drawing codes ------------------------------------------------------------------
 
 
 def _legacy_mapping_exists(code: str) -> bool:
-    return any(True for _ in InviteMapping.query(keys.invite_pk(code), limit=1))
+    """True when the earlier system mapped ``code`` (as drawn, or in lower case) to a space."""
+    return any(
+        any(True for _ in InviteMapping.query(keys.invite_pk(variant), limit=1))
+        for variant in dict.fromkeys((code, code.lower()))
+    )
 
 
-def invite_code_claim_new(*, space_id: str) -> str:
-    """Draw a code no space has ever held and claim it for ``space_id``."""
-    check_legacy = not legacy_codes_recorded()
-    now = utc_now_iso()
+def _draw_code(check_legacy: bool) -> str:
+    """A fresh code; the caller's transaction claims it (a collision cancels it)."""
     for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
         code = codes.generate_code()
         if check_legacy and _legacy_mapping_exists(code):
             logger.info("Invite code collision with a legacy mapping; drawing again")
             metrics.invite_code_collisions.labels(kind="legacy_mapping").inc()
             continue
-        try:
-            CodeClaim.build(code, space_id, now).save(condition=CodeClaim.pk.does_not_exist())
-        except PutError as exc:
-            if is_condition_failure(exc):
-                logger.info("Invite code collision with an existing claim; drawing again")
-                metrics.invite_code_collisions.labels(kind="claim").inc()
-                continue
-            raise
-        metrics.invite_codes_generated.inc()
         return code
     raise InviteCodeUnavailable(f"No free invite code after {settings.INVITE_CODE_MAX_ATTEMPTS} attempts")
 
 
-def invite_code_record_existing(*, space: Space) -> str | None:
-    """Claim the code a space already holds (legacy data); idempotent.
-
-    Returns the id of the *other* space that already claims the same code
-    (a duplicate for the audit to fix), or None when the claim is ours.
-    """
-    code = space.invite_code
-    if not code:
-        return None
-    try:
-        CodeClaim.build(code, space.id, utc_now_iso()).save(
-            condition=CodeClaim.pk.does_not_exist() | (CodeClaim.space_id == space.id)
-        )
-    except PutError as exc:
-        if not is_condition_failure(exc):
-            raise
-        holder = CodeClaim.get(*CodeClaim.key(code), consistent_read=True)
-        return holder.space_id
-    return None
+def _claim_new(tx: Transaction, name: Any, code: str, space_id: str, now: str) -> None:
+    tx.put(name, CodeClaim.build(code, space_id, now), condition=CodeClaim.pk.does_not_exist())
 
 
-# --- the switch -------------------------------------------------------------------
+def _count_collision() -> None:
+    logger.info("Invite code collision with an existing claim; drawing again")
+    metrics.invite_code_collisions.labels(kind="claim").inc()
+
+
+def _holds(code: str | None) -> Condition:
+    """The space exists and holds exactly ``code`` (None: no code at all)."""
+    if code:
+        return Space.pk.exists() & (Space.invite_code == code)
+    return Space.pk.exists() & (Space.invite_code.does_not_exist() | (Space.invite_code == ""))
+
+
+def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> None:
+    logger.info(
+        "Invite code of space %s changed from %s to %s by %s via %s",
+        change.space_id,
+        change.old_code or "(none)",
+        change.new_code,
+        actor_id or "system",
+        source,
+    )
+    metrics.invite_codes_generated.inc()
+    metrics.invite_code_changes.labels(source=source).inc()
+
+
+# --- creating a space -----------------------------------------------------------------
+
+
+def space_create(
+    *,
+    owner_id: str,
+    name: str,
+    description: str = "",
+    is_public: bool = False,
+    space_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Space:
+    """Create a space with its owner's membership and an invite code: one transaction."""
+    space_id = new_space_id()
+    check_legacy = not legacy_codes_recorded()
+    with translate_unreachable():
+        for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
+            code = _draw_code(check_legacy)
+            now = utc_now_iso()
+            space = Space.build(
+                space_id,
+                name=name,
+                description=description,
+                space_type=space_type,
+                is_public=is_public,
+                owner_id=owner_id,
+                invite_code=code,
+                member_count=1,
+                created_at=now,
+                updated_at=now,
+                metadata=metadata or None,
+            )
+            tx = Transaction()
+            tx.put("space", space, condition=Space.pk.does_not_exist())
+            tx.put("owner", Membership.build(space_id, owner_id, ROLE_OWNER, now))
+            _claim_new(tx, "claim", code, space_id, now)
+            tx.put("mapping", InviteMapping.build(code, space_id, now))
+            try:
+                tx.commit()
+            except TransactionCancelled as cancelled:
+                if cancelled.failed("claim"):
+                    _count_collision()
+                    continue
+                raise
+            metrics.invite_codes_generated.inc()
+            return space
+    raise InviteCodeUnavailable(f"No free invite code after {settings.INVITE_CODE_MAX_ATTEMPTS} attempts")
+
+
+# --- regenerating -------------------------------------------------------------------------
 
 
 def _space_or_missing(space_id: str) -> Space:
@@ -167,60 +229,8 @@ def _space_or_missing(space_id: str) -> Space:
         raise SpaceNotFound(space_id) from None
 
 
-@dataclass(frozen=True)
-class _Switch:
-    applied: bool
-    # After a failed condition: the space as it is now (None if it is gone).
-    current: Space | None = None
-
-
-def _switch_code(space: Space, new_code: str) -> _Switch:
-    """Compare-and-set the space's code from what we read to ``new_code``."""
-    old_code = space.invite_code
-    expected = (Space.invite_code == old_code) if old_code else Space.invite_code.does_not_exist()
-    now = utc_now_iso()
-    try:
-        # The connection's UpdateItem, not Model.update: that one asks for the
-        # whole item back (ALL_NEW), which the switch does not need.
-        Space._get_connection().update_item(
-            space.pk,
-            range_key=space.sk,
-            actions=[Space.invite_code.set(new_code), Space.updated_at.set(now)],
-            condition=Space.pk.exists() & expected,
-        )
-    except UpdateError as exc:
-        if not is_condition_failure(exc):
-            raise
-        # When the answer to an applied switch is lost (a connection reset),
-        # botocore retries it and the retry fails its condition on our own
-        # write. Only the holder of new_code's claim ever sets it, so finding
-        # it on the space means the switch was ours and it happened.
-        current = _space_now(space.id)
-        if current is None or current.invite_code != new_code:
-            return _Switch(applied=False, current=current)
-    space.invite_code = new_code
-    space.updated_at = now
-    return _Switch(applied=True)
-
-
-def _space_now(space_id: str) -> Space | None:
-    try:
-        return Space.get(*Space.key(space_id), consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> None:
-    if change.applied:
-        logger.info(
-            "Invite code of space %s changed from %s to %s by %s via %s",
-            change.space_id,
-            change.old_code or "(none)",
-            change.new_code,
-            actor_id or "system",
-            source,
-        )
-        metrics.invite_code_changes.labels(source=source).inc()
+def _space_from(raw: dict[str, Any] | None) -> Space | None:
+    return Space.from_raw_data(raw) if raw else None
 
 
 def invite_code_regenerate(
@@ -232,40 +242,55 @@ def invite_code_regenerate(
 ) -> CodeChange:
     """Give the space a new code; its old code stops working at once.
 
-    Works for spaces with and without a code. Pass ``space`` when the caller
-    has just read it (strongly consistent) to save a round trip: then the
-    request waits for a claim, the new mapping and the switch; the old
-    mapping's delete follows off the request path.
+    Works for spaces with and without a code. One transaction: claim the new
+    code, put its mapping, switch the space from the code read to the new one,
+    delete the old code's mapping. Pass ``space`` when the caller has just read
+    it (strongly consistent) to save a round trip. When another regeneration
+    wins the race, its code is returned (``applied=False``): it is as fresh
+    relative to this request as ours would have been.
     """
+    check_legacy = not legacy_codes_recorded()
     with translate_unreachable():
         if space is None:
             space = _space_or_missing(space_id)
-        for _round in range(settings.INVITE_CODE_MAX_ATTEMPTS):
-            old_code = space.invite_code
-            new_code = invite_code_claim_new(space_id=space_id)
+        for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
+            old_code = space.invite_code or None
+            new_code = _draw_code(check_legacy)
+            now = utc_now_iso()
+            tx = Transaction()
+            _claim_new(tx, "claim", new_code, space_id, now)
+            tx.put("mapping", InviteMapping.build(new_code, space_id, now))
+            tx.update(
+                "space",
+                Space(*Space.key(space_id)),
+                [Space.invite_code.set(new_code), Space.updated_at.set(now)],
+                condition=_holds(old_code),
+                return_old_on_failure=True,
+            )
+            if old_code:
+                tx.delete("old mapping", InviteMapping(*InviteMapping.key(old_code, space_id)))
             try:
-                InviteMapping.build(new_code, space_id, utc_now_iso()).save()
-                switch = _switch_code(space, new_code)
-            except Exception:
-                # Which of the two codes the space holds now is unknown.
-                janitor.remove_unless_held(space_id, [old_code, new_code])
+                tx.commit()
+            except TransactionCancelled as cancelled:
+                if cancelled.failed("space"):
+                    current = _space_from(cancelled.old_item("space"))
+                    if current is None:
+                        raise SpaceNotFound(space_id) from None
+                    if current.invite_code and current.invite_code != old_code:
+                        return CodeChange(space_id, old_code, current.invite_code, applied=False)
+                    space = current
+                    continue
+                if cancelled.failed("claim"):
+                    _count_collision()
+                    continue
                 raise
-            if switch.applied:
-                janitor.remove_dead(space_id, [old_code])
-                change = CodeChange(space_id, old_code, new_code)
-                _log_change(change, actor_id=actor_id, source=source)
-                return change
-            # Lost the race: our mapping must not outlive us.
-            janitor.remove_dead(space_id, [new_code])
-            if switch.current is None:
-                janitor.remove_dead(space_id, [old_code])
-                raise SpaceNotFound(space_id)
-            space = switch.current
-            if space.invite_code and space.invite_code != old_code:
-                # A concurrent regeneration already replaced the code we read;
-                # its code is as fresh as ours would have been.
-                return CodeChange(space_id, old_code, space.invite_code, applied=False)
-        raise InviteCodeUnavailable(f"Space {space_id} kept changing; try again")
+            change = CodeChange(space_id, old_code, new_code)
+            _log_change(change, actor_id=actor_id, source=source)
+            return change
+    raise InviteCodeUnavailable(f"Space {space_id} kept changing; try again")
+
+
+# --- assigning codes to spaces without one (backfill, admin, audit) -----------------------------
 
 
 def invite_code_assign_if_missing(
@@ -277,41 +302,200 @@ def invite_code_assign_if_missing(
 ) -> list[CodeChange]:
     """Give each space a code only if it still has none at the moment of the write.
 
-    Never overwrites: a space that received a code after it was read keeps it
-    (reported with ``applied=False`` and that space's code unknown). Safe to
-    repeat and to run concurrently. Round trips: one claim and one switch per
-    space, plus one batch write per 25 spaces for the mappings.
-
-    ``on_change`` hears of each change as soon as it is made, so a caller
-    whose call fails part way knows which spaces were already handled. On a
-    failure, the mappings of the spaces whose switch did not happen, or whose
-    outcome is unknown, go to the janitor before the error propagates.
+    Up to 33 spaces go in one transaction (claim, mapping, and a switch
+    conditional on the space still having no code). A cancelled transaction is
+    split by its reasons: a space that got a code from someone else is skipped
+    (``applied=False`` with that code), a collision draws again, a space that
+    is gone or that DynamoDB refuses fails alone (``error``), and the rest is
+    tried again. Spaces that have a code in hand are ignored. ``on_change``
+    hears of each outcome as soon as it is known.
     """
+    wanting = [space for space in spaces if not space.invite_code]
+    changes: list[CodeChange] = []
+    check_legacy = not legacy_codes_recorded()
     with translate_unreachable():
-        wanting = [space for space in spaces if not space.invite_code]
-        now = utc_now_iso()
-        claimed = [(space, invite_code_claim_new(space_id=space.id)) for space in wanting]
-        changes: list[CodeChange] = []
-        settled: set[str] = set()
-        try:
-            write_batch(puts=[InviteMapping.build(code, space.id, now) for space, code in claimed])
-            for space, code in claimed:
-                if _switch_code(space, code).applied:
-                    change = CodeChange(space.id, None, code)
+        for start in range(0, len(wanting), SPACES_PER_ASSIGNMENT):
+            for change in _assign_batch(wanting[start : start + SPACES_PER_ASSIGNMENT], check_legacy):
+                if change.applied:
                     _log_change(change, actor_id=actor_id, source=source)
-                else:
-                    change = CodeChange(space.id, None, None, applied=False)
-                    janitor.remove_dead(space.id, [code])
-                settled.add(space.id)
                 changes.append(change)
                 if on_change is not None:
                     on_change(change)
-        except Exception:
-            for space, code in claimed:
-                if space.id not in settled:
-                    janitor.remove_unless_held(space.id, [code])
-            raise
-        return changes
+    return changes
+
+
+def _assign_batch(batch: list[Space], check_legacy: bool) -> list[CodeChange]:
+    settled: list[CodeChange] = []
+    pending = list(batch)
+    for _round in range(settings.INVITE_CODE_MAX_ATTEMPTS):
+        if not pending:
+            return settled
+        drawn = _distinct_codes([space.id for space in pending], check_legacy)
+        now = utc_now_iso()
+        tx = Transaction()
+        for space in pending:
+            _claim_new(tx, ("claim", space.id), drawn[space.id], space.id, now)
+            tx.put(("mapping", space.id), InviteMapping.build(drawn[space.id], space.id, now))
+            tx.update(
+                ("space", space.id),
+                Space(*Space.key(space.id)),
+                [Space.invite_code.set(drawn[space.id]), Space.updated_at.set(now)],
+                condition=_holds(None),
+                return_old_on_failure=True,
+            )
+        try:
+            tx.commit()
+        except TransactionCancelled as cancelled:
+            pending = _split_assignment(cancelled, pending, settled)
+            continue
+        except Exception as exc:
+            if not _is_refusal(exc):
+                raise
+            if len(pending) == 1:
+                return [*settled, CodeChange(pending[0].id, None, None, applied=False, error=_describe(exc))]
+            # DynamoDB refused the request as a whole (one bad item makes the
+            # transaction invalid): one transaction per space isolates the bad one.
+            for space in pending:
+                settled.extend(_assign_batch([space], check_legacy))
+            return settled
+        settled.extend(CodeChange(space.id, None, drawn[space.id]) for space in pending)
+        return settled
+    reason = f"No free invite code after {settings.INVITE_CODE_MAX_ATTEMPTS} attempts"
+    return settled + [CodeChange(space.id, None, None, applied=False, error=reason) for space in pending]
+
+
+def _distinct_codes(space_ids: list[str], check_legacy: bool) -> dict[str, str]:
+    """A code per space, no two alike: two actions on one claim would make the transaction invalid."""
+    drawn: dict[str, str] = {}
+    for space_id in space_ids:
+        code = _draw_code(check_legacy)
+        while code in drawn.values():
+            code = _draw_code(check_legacy)
+        drawn[space_id] = code
+    return drawn
+
+
+def _split_assignment(cancelled: TransactionCancelled, pending: list[Space], settled: list[CodeChange]) -> list[Space]:
+    """Settle the spaces whose outcome the cancellation decided; return those to try again."""
+    again: list[Space] = []
+    for space in pending:
+        if cancelled.failed(("space", space.id)):
+            current = _space_from(cancelled.old_item(("space", space.id)))
+            if current is None:
+                settled.append(CodeChange(space.id, None, None, applied=False, error=str(SpaceNotFound(space.id))))
+            else:
+                settled.append(CodeChange(space.id, None, current.invite_code or None, applied=False))
+            continue
+        if cancelled.failed(("claim", space.id)):
+            _count_collision()
+            again.append(space)
+            continue
+        refusal = next(
+            (cancelled.reasons[name] for name in _assignment_actions(space.id) if name in cancelled.reasons), None
+        )
+        if refusal is not None and refusal.code not in TRANSIENT_REASONS:
+            settled.append(CodeChange(space.id, None, None, applied=False, error=refusal.message or refusal.code))
+            continue
+        again.append(space)  # cancelled because of its neighbours, or a transient conflict
+    return again
+
+
+def _assignment_actions(space_id: str) -> tuple[tuple[str, str], ...]:
+    return ("claim", space_id), ("mapping", space_id), ("space", space_id)
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """DynamoDB answered and refused the request (as opposed to a network failure)."""
+    return error_code(exc) is not None and not is_unreachable(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, DomainError) else short_reason(exc)
+
+
+# --- recording the codes of legacy spaces -----------------------------------------------------
+
+
+def invite_codes_record_existing(*, spaces: Iterable[Space]) -> dict[str, str | None]:
+    """Claim the codes spaces already hold (legacy data); idempotent.
+
+    Returns, per space id, the id of the *other* space that already claims the
+    same code (a duplicate for the audit to fix), or None when the claim is
+    ours now (or the space's code changed since it was read: a code this
+    engine sets is claimed by construction). Each claim is put only while its
+    space still holds that code, 50 spaces a transaction.
+    """
+    holding = [space for space in spaces if space.invite_code]
+    holders: dict[str, str | None] = {}
+    with translate_unreachable():
+        for batch in _batches_with_distinct_codes(holding, SPACES_PER_RECORDING):
+            holders.update(_record_batch(batch))
+    return holders
+
+
+def _batches_with_distinct_codes(spaces: list[Space], size: int) -> Iterable[list[Space]]:
+    """Batches of at most ``size`` in which no two spaces hold the same code (ignoring case).
+
+    Two actions on one claim would make a transaction invalid; a later holder of a
+    code goes into a later batch, where its claim is found taken.
+    """
+    remaining = spaces
+    while remaining:
+        batch: list[Space] = []
+        later: list[Space] = []
+        seen: set[str] = set()
+        for space in remaining:
+            code = (space.invite_code or "").upper()
+            if code in seen or len(batch) == size:
+                later.append(space)
+            else:
+                seen.add(code)
+                batch.append(space)
+        yield batch
+        remaining = later
+
+
+def _record_batch(batch: list[Space]) -> dict[str, str | None]:
+    holders: dict[str, str | None] = {}
+    pending = list(batch)
+    for _round in range(settings.INVITE_CODE_MAX_ATTEMPTS):
+        if not pending:
+            break
+        now = utc_now_iso()
+        tx = Transaction()
+        for space in pending:
+            code = space.invite_code or ""
+            tx.put(
+                ("claim", space.id),
+                CodeClaim.build(code, space.id, now),
+                condition=CodeClaim.pk.does_not_exist() | (CodeClaim.space_id == space.id),
+                return_old_on_failure=True,
+            )
+            tx.check(("space", space.id), Space(*Space.key(space.id)), _holds(code))
+        try:
+            tx.commit()
+        except TransactionCancelled as cancelled:
+            again = []
+            for space in pending:
+                if cancelled.failed(("claim", space.id)):
+                    holder = cancelled.old_item(("claim", space.id)) or {}
+                    holders[space.id] = holder.get("space_id", {}).get("S", "")
+                elif cancelled.failed(("space", space.id)):
+                    holders[space.id] = None  # its code changed since it was read
+                else:
+                    again.append(space)
+            pending = again
+            continue
+        holders.update(dict.fromkeys((space.id for space in pending), None))
+        pending = []
+    if pending:
+        raise InviteCodeUnavailable("Recording legacy codes kept being cancelled; try again")
+    return holders
+
+
+def invite_code_record_existing(*, space: Space) -> str | None:
+    """One space's :func:`invite_codes_record_existing`."""
+    return invite_codes_record_existing(spaces=[space]).get(space.id)
 
 
 # --- resolving and joining ----------------------------------------------------------
@@ -324,74 +508,127 @@ def _claimed_space_id(code: str) -> str | None:
         return None
 
 
-def _legacy_candidate_space_ids(code: str) -> list[str]:
-    """Spaces named by the earlier system's mappings for ``code`` (exact, then upper case)."""
-    candidates: list[str] = []
-    for variant in dict.fromkeys((code, code.upper())):
-        candidates.extend(mapping.space_id for mapping in InviteMapping.query(keys.invite_pk(variant)))
-    return candidates
+def _legacy_candidate_space_ids(code: str) -> Iterable[str]:
+    """Spaces the earlier system's mappings name for ``code``: as typed, then upper and lower case.
+
+    A generator: the caller stops at the first space that holds the code,
+    so a code typed as stored costs one Query.
+    """
+    for variant in dict.fromkeys((code, code.upper(), code.lower())):
+        for mapping in InviteMapping.query(keys.invite_pk(variant)):
+            yield mapping.space_id
 
 
-def _candidate_space_ids(code: str) -> list[str]:
-    space_id = _claimed_space_id(code)
-    if space_id is not None:
-        return [space_id]
-    if legacy_codes_recorded():
-        return []
-    return _legacy_candidate_space_ids(code)
+def _candidate_space_ids(code: str) -> Iterable[str]:
+    """Where ``code`` may lead: its claim's space, then (codes without a working claim) legacy mappings.
+
+    Codes written by another writer in the guide's layout have no claim,
+    whenever they were written, so the fallback does not depend on the table
+    flag. Every candidate must still hold the code to be accepted.
+    """
+    claimed = _claimed_space_id(code)
+    if claimed is not None:
+        yield claimed
+    yield from (space_id for space_id in _legacy_candidate_space_ids(code) if space_id != claimed)
 
 
 def invite_code_resolve(*, typed_code: str, user_id: str | None = None) -> tuple[Space, Membership | None]:
     """The space a typed code opens now, and the user's membership in it if any.
 
     Raises :class:`InvalidInviteCode` for malformed, unknown or stale codes.
-    Round trips: a claim read and one batch read of the space and the
-    membership, both strongly consistent, so a join that starts after a
-    regeneration finished sees the new code.
+    Round trips with a claimed code: the claim, and one strongly consistent
+    batch read of the space and the membership.
     """
-    try:
-        code = codes.normalize_typed_code(typed_code)
-    except codes.MalformedCode:
-        raise InvalidInviteCode() from None
+    code = _normalized(typed_code)
     with translate_unreachable():
         for space_id in _candidate_space_ids(code):
             space_key = Space.key(space_id)
             member_key = Membership.key(space_id, user_id) if user_id else None
             found = get_many([space_key, member_key] if member_key else [space_key])
-            raw_space = found.get(space_key)
-            if raw_space is None:
-                continue
-            space = Space.from_raw_data(raw_space)
-            if not codes.same_code(space.invite_code, code):
-                continue  # stale: the space holds another code now
+            space = _space_from(found.get(space_key))
+            if space is None or not codes.same_code(space.invite_code, code):
+                continue  # gone, or stale: the space holds another code now
             raw_member = found.get(member_key) if member_key else None
             return space, Membership.from_raw_data(raw_member) if raw_member else None
     raise InvalidInviteCode()
 
 
-def _membership_joined_at(space_id: str, user_id: str) -> str | None:
+def _normalized(typed_code: str) -> str:
     try:
-        return Membership.get(*Membership.key(space_id, user_id), consistent_read=True).joined_at
-    except DoesNotExist:
-        return None
+        return codes.normalize_typed_code(typed_code)
+    except codes.MalformedCode:
+        raise InvalidInviteCode() from None
+
+
+def _space_holding(code: str) -> Space:
+    """The space that holds ``code`` now (strongly consistent), for a join."""
+    for space_id in _candidate_space_ids(code):
+        try:
+            space = Space.get(*Space.key(space_id), consistent_read=True)
+        except DoesNotExist:
+            continue
+        if codes.same_code(space.invite_code, code):
+            return space
+    raise InvalidInviteCode()
+
+
+def _counted_members(space_id: str) -> int:
+    return Membership.count(keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX))
 
 
 def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
-    """Join the space the code opens, as a member. One conditional write."""
-    space, membership = invite_code_resolve(typed_code=typed_code, user_id=user_id)
-    if membership is not None:
-        raise AlreadyMember()
-    joined_at = utc_now_iso()
+    """Join the space the code opens, as a member: one transaction.
+
+    The membership is put only if it does not exist, and only while the space
+    still holds the code used and is not owned by the caller; the space's
+    member count moves in the same transaction. Round trips with a claimed
+    code: the claim, the space, the transaction. A space the earlier system
+    wrote has no count yet: its members are counted once (a Query) and the
+    count is stored by the join, conditional on nobody having stored one first.
+    """
+    code = _normalized(typed_code)
     with translate_unreachable():
-        try:
-            Membership.build(space.id, user_id, ROLE_MEMBER, joined_at).save(condition=Membership.pk.does_not_exist())
-        except PutError as exc:
-            if not is_condition_failure(exc):
-                raise
-            # When the answer to our put is lost, botocore retries it and the retry
-            # fails its condition on our own write: that join happened. The
-            # timestamp (to the microsecond) tells our write from another one.
-            if _membership_joined_at(space.id, user_id) != joined_at:
-                raise AlreadyMember() from None
-    logger.info("User %s joined space %s with an invite code", user_id, space.id)
-    return space
+        space = _space_holding(code)
+        for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
+            if space.owner_id == user_id:
+                raise AlreadyMember()
+            joined_at = utc_now_iso()
+            if space.member_count is None:
+                new_count = _counted_members(space.id) + 1
+                count_action = Space.member_count.set(new_count)
+                count_condition = Space.member_count.does_not_exist()
+            else:
+                new_count = int(space.member_count) + 1
+                count_action = Space.member_count.add(1)
+                count_condition = Space.member_count.exists()
+            tx = Transaction()
+            tx.put(
+                "membership",
+                Membership.build(space.id, user_id, ROLE_MEMBER, joined_at),
+                condition=Membership.pk.does_not_exist(),
+            )
+            tx.update(
+                "space",
+                Space(*Space.key(space.id)),
+                [count_action],
+                condition=_holds(space.invite_code)
+                & (Space.owner_id.does_not_exist() | (Space.owner_id != user_id))
+                & count_condition,
+                return_old_on_failure=True,
+            )
+            try:
+                tx.commit()
+            except TransactionCancelled as cancelled:
+                if cancelled.failed("membership"):
+                    raise AlreadyMember() from None
+                if not cancelled.failed("space"):
+                    raise
+                current = _space_from(cancelled.old_item("space"))
+                if current is None or current.invite_code != space.invite_code:
+                    raise InvalidInviteCode() from None  # gone, or its code was replaced before we joined
+                space = current  # its owner or its count changed: decide again
+                continue
+            logger.info("User %s joined space %s with an invite code", user_id, space.id)
+            space.member_count = new_count
+            return space
+    raise InviteCodeUnavailable(f"Space {space.id} kept changing; try again")

@@ -182,9 +182,6 @@ DYNAMODB_READ_TIMEOUT = env_float("DYNAMODB_READ_TIMEOUT", 5.0)
 DYNAMODB_RETRY_MODE = os.environ.get("DYNAMODB_RETRY_MODE", "standard")
 DYNAMODB_MAX_ATTEMPTS = env_int("DYNAMODB_MAX_ATTEMPTS", 4)
 DYNAMODB_MAX_POOL_CONNECTIONS = env_int("DYNAMODB_MAX_POOL_CONNECTIONS", 16)
-# Item calls skip botocore's generic pipeline (spaces/dynamodb_direct.py): about a third
-# of the client CPU per call, same credentials, retries and hooks. 0 sends them through botocore.
-DYNAMODB_DIRECT_CALLS = env_bool("DYNAMODB_DIRECT_CALLS", True)
 
 if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
     # The embedded DynamoDB accepts any signature, but botocore refuses to sign
@@ -195,14 +192,6 @@ if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
 # --- Invite codes ---------------------------------------------------------------
 INVITE_URL_BASE = os.environ.get("INVITE_URL_BASE", "/join/")
 INVITE_CODE_MAX_ATTEMPTS = env_int("INVITE_CODE_MAX_ATTEMPTS", 8)
-# Dead INVITE# mappings are removed off the request path (invites/janitor.py): how
-# long a removal is retried while DynamoDB is away, how long an exiting process
-# waits for the queue, and how long the janitor lets a write whose outcome is
-# unknown settle before it reads the space (DynamoDB may still apply a request
-# the client stopped waiting for; twice the read timeout covers the last attempt).
-INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS = env_float("INVITE_MAPPING_CLEANUP_GIVE_UP_SECONDS", 900.0)
-INVITE_MAPPING_CLEANUP_EXIT_WAIT_SECONDS = env_float("INVITE_MAPPING_CLEANUP_EXIT_WAIT_SECONDS", 5.0)
-INVITE_MAPPING_CLEANUP_SETTLE_SECONDS = env_float("INVITE_MAPPING_CLEANUP_SETTLE_SECONDS", 2 * DYNAMODB_READ_TIMEOUT)
 
 # --- Backfill (docs/backfill.md) ------------------------------------------------------
 BACKFILL_SEGMENTS = env_int("BACKFILL_SEGMENTS", 4)  # parallel scan segments

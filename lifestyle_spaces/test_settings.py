@@ -10,9 +10,6 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # Fail fast in tests: a dead endpoint must not stall the suite.
 os.environ.setdefault("DYNAMODB_CONNECT_TIMEOUT", "1")
 os.environ.setdefault("DYNAMODB_READ_TIMEOUT", "10")
-# Tests of cut-off writes drain the janitor right after DynamoDB is back; the
-# settle time before it reads a space has its own test.
-os.environ.setdefault("INVITE_MAPPING_CLEANUP_SETTLE_SECONDS", "0")
 
 from lifestyle_spaces.settings import *  # noqa: F403
 

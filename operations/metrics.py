@@ -66,11 +66,10 @@ invite_code_changes = Counter(
     "Invite codes set on spaces, by front door (api, admin, backfill, ...).",
     ["source"],
 )
-invite_mapping_removals = Counter(
-    "lifestyle_invite_mapping_removals",
-    "INVITE# mappings of dead codes removed after the fact (removed), retried after a failure"
-    " (retried) or left for the audit (abandoned).",
-    ["outcome"],
+transaction_retries = Counter(
+    "lifestyle_dynamodb_transaction_retries",
+    "Transactions tried again after DynamoDB cancelled them for a conflict or throttling only.",
+    ["reason"],
 )
 
 

@@ -104,9 +104,8 @@ def seed_demo(*, stdout: Any = None) -> dict[str, int]:
     """Users, current spaces with codes and members, legacy spaces without or with old codes."""
     from django.contrib.auth import get_user_model
 
-    from invites.services import LEGACY_CODES_RECORDED, space_join_with_code
+    from invites.services import LEGACY_CODES_RECORDED, space_create, space_join_with_code
     from spaces.models import TableFlag
-    from spaces.services import space_create
 
     user_model = get_user_model()
     users = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +23,9 @@ from django.conf import settings
 from pynamodb import constants
 from pynamodb.connection import Connection, TableConnection
 from pynamodb.connection.base import MetaTable
-from pynamodb.exceptions import PynamoDBException, VerboseClientError
+from pynamodb.exceptions import PynamoDBException
 
 from spaces import keys
-from spaces.dynamodb_direct import DIRECT_OPERATIONS, DirectCalls, usable_for
 
 THROTTLING_ERROR_CODES = frozenset(
     {
@@ -41,6 +40,10 @@ class DynamoUnavailable(Exception):
     """DynamoDB (or the table) cannot be reached; the caller should give up quickly."""
 
 
+class DynamoBusy(DynamoUnavailable):
+    """DynamoDB kept cancelling a transaction for conflicts or throttling; try again later."""
+
+
 @dataclass(frozen=True)
 class TableBinding:
     table_name: str
@@ -51,7 +54,6 @@ class TableBinding:
     retry_mode: str
     max_attempts: int
     max_pool_connections: int
-    direct_calls: bool = True
 
 
 _lock = threading.Lock()
@@ -70,7 +72,6 @@ def binding_from_settings(**overrides: Any) -> TableBinding:
         "retry_mode": settings.DYNAMODB_RETRY_MODE,
         "max_attempts": settings.DYNAMODB_MAX_ATTEMPTS,
         "max_pool_connections": settings.DYNAMODB_MAX_POOL_CONNECTIONS,
-        "direct_calls": settings.DYNAMODB_DIRECT_CALLS,
     }
     values.update(overrides)
     return TableBinding(**values)
@@ -121,7 +122,6 @@ def table_connection() -> TableConnection:
                 connect_timeout_seconds=binding.connect_timeout,
                 read_timeout_seconds=binding.read_timeout,
                 max_pool_connections=binding.max_pool_connections,
-                direct_calls=binding.direct_calls,
             )
             conn.connection.add_meta_table(_meta_table(binding.table_name))
             # TableConnection does not forward a retry configuration; set it
@@ -137,67 +137,19 @@ def table_connection() -> TableConnection:
 
 
 class _Connection(Connection):
-    """PynamoDB's connection; item calls go by :mod:`spaces.dynamodb_direct`.
+    """PynamoDB's connection, sharing one botocore data loader across rebindings.
 
-    PynamoDB builds every request and handles every answer as usual; only the
-    trip between them is shorter.
+    Every rebinding builds a new client; sharing the loader spares reading and
+    parsing botocore's service model files each time (about 50 ms of CPU).
     """
-
-    def __init__(self, *, direct_calls: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._direct_calls_enabled = direct_calls
-        self._direct: DirectCalls | None = None
-        self._direct_lock = threading.Lock()
 
     @property
     def session(self) -> botocore.session.Session:
         fresh = getattr(self._local, "session", None) is None
         session = super().session
         if fresh:
-            # Every rebinding builds a new client; sharing the loader spares reading and
-            # parsing botocore's service model files each time (about 50 ms of CPU).
             session.register_component("data_loader", _shared_data_loader())
         return session
-
-    def _make_api_call(self, operation_name: str, operation_kwargs: dict[str, Any]) -> dict[str, Any]:
-        if not (self._direct_calls_enabled and operation_name in DIRECT_OPERATIONS):
-            return super()._make_api_call(operation_name, operation_kwargs)
-        direct = self._direct_calls()
-        if direct is None:
-            return super()._make_api_call(operation_name, operation_kwargs)
-        try:
-            return direct.call(operation_name, operation_kwargs)
-        except botocore.exceptions.ClientError as exc:
-            # The error PynamoDB's own _make_api_call raises for a ClientError.
-            raise VerboseClientError(
-                {"Error": exc.response.get("Error", {})},
-                operation_name,
-                {
-                    "request_id": exc.response.get("ResponseMetadata", {}).get("RequestId", ""),
-                    "table_name": operation_kwargs.get(constants.TABLE_NAME, ""),
-                },
-            ) from exc
-
-    def _direct_calls(self) -> DirectCalls | None:
-        client = self.client  # PynamoDB replaces a client that lost its credentials
-        direct = self._direct
-        if direct is not None and direct.client is client:
-            return direct
-        if not usable_for(client.meta.endpoint_url):
-            self._direct_calls_enabled = False
-            return None
-        with self._direct_lock:
-            if self._direct is None or self._direct.client is not client:
-                if self._direct is not None:
-                    self._direct.close()
-                self._direct = DirectCalls(
-                    client,
-                    self.session.get_credentials(),
-                    connect_timeout=self._connect_timeout_seconds,
-                    read_timeout=self._read_timeout_seconds,
-                    max_pool_connections=self._max_pool_connections,
-                )
-            return self._direct
 
 
 @functools.cache
@@ -342,18 +294,3 @@ def get_many(item_keys: list[ItemKey], *, consistent: bool = True) -> dict[ItemK
             time.sleep(min(1.0, 0.05 * 2**throttled_rounds))
             pending = [{"PK": k["PK"]["S"], "SK": k["SK"]["S"]} for k in unprocessed] + pending
     return found
-
-
-def write_batch(*, puts: Sequence[Any] = (), deletes: Sequence[Any] = ()) -> None:
-    """BatchWriteItem (unconditional puts and deletes of any item models), 25 per call.
-
-    PynamoDB retries unprocessed items; the order between the items of one
-    call is undefined, so callers only batch writes that commute.
-    """
-    from spaces.models import TableItem
-
-    with TableItem.batch_write() as batch:
-        for item in puts:
-            batch.save(item)
-        for item in deletes:
-            batch.delete(item)

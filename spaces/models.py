@@ -13,6 +13,7 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     MapAttribute,
+    NumberAttribute,
     UnicodeAttribute,
 )
 from pynamodb.connection import TableConnection
@@ -62,6 +63,9 @@ class Space(TableItem):
     created_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
     metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
+    # Ours: kept by the same transactions that add and remove memberships, so showing
+    # it costs no Query. Spaces the earlier system wrote lack it until their first join.
+    member_count = NumberAttribute(null=True)
 
     @classmethod
     def key(cls, space_id: str) -> tuple[str, str]:

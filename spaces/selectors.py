@@ -21,10 +21,13 @@ def space_with_membership(*, space_id: str, user_id: str | None) -> tuple[Space,
     return Space.from_raw_data(raw_space), Membership.from_raw_data(raw_member) if raw_member else None
 
 
-def space_member_count(*, space_id: str) -> int:
+def space_member_count(*, space: Space) -> int:
+    """The count the engine keeps on the space; a space the earlier system wrote is counted (a Query)."""
+    if space.member_count is not None:
+        return int(space.member_count)
     with translate_unreachable():
         return Membership.count(
-            keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX)
+            keys.space_pk(space.id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX)
         )
 
 

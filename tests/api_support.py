@@ -8,8 +8,9 @@ from typing import Any
 
 from rest_framework_simplejwt.tokens import AccessToken
 
-from spaces.models import ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER, Membership, Space, utc_now_iso
-from spaces.services import space_create
+from invites.services import space_create
+from spaces.models import ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER, Space
+from spaces.services import space_membership_add
 
 
 def new_user_id() -> str:
@@ -33,7 +34,7 @@ def as_user(client: Any, user_id: str | None) -> Any:
 
 
 def add_member(space_id: str, user_id: str, role: str) -> None:
-    Membership.build(space_id, user_id, role, utc_now_iso()).save()
+    space_membership_add(space_id=space_id, user_id=user_id, role=role)
 
 
 @dataclass(frozen=True)

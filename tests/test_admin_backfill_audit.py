@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.models import LogEntry
 
+from invites.services import space_create
 from spaces.models import InviteMapping
-from spaces.services import space_create
 from tests.admin_pages import client_for, message_texts, url
 from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
@@ -234,22 +234,22 @@ def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_change
     from invites import bulk
     from spaces import dynamodb
 
-    monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 4)  # one chunk: the loss happens inside the call
+    monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 2)  # two chunks, one transaction each
     bare = [put_legacy_space(name=f"Bare {n}") for n in range(4)]
-    switches = []
+    transactions = []
 
-    def table_gone_after_two_switches(**_):
-        switches.append(1)
-        if len(switches) <= 2:
+    def table_gone_after_one_transaction(**_):
+        transactions.append(1)
+        if len(transactions) <= 1:
             return None  # let the call through
         error = {"Error": {"Code": "ResourceNotFoundException", "Message": "table gone"}}
         return SimpleNamespace(status_code=400, headers={}), error
 
-    dynamodb.add_client_hook("before-call.dynamodb.UpdateItem", table_gone_after_two_switches)
+    dynamodb.add_client_hook("before-call.dynamodb.TransactWriteItems", table_gone_after_one_transaction)
     try:
         response = client_for(admin_users["changer"]).post(url("backfill"))
     finally:
-        dynamodb.remove_client_hook("before-call.dynamodb.UpdateItem", table_gone_after_two_switches)
+        dynamodb.remove_client_hook("before-call.dynamodb.TransactWriteItems", table_gone_after_one_transaction)
 
     assert response.status_code == 200
     given = [space_id for space_id in bare if stored_code(space_id)]

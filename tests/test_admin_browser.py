@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from invites import services as engine
+from invites.services import space_create
 from spaces.models import InviteMapping
-from spaces.services import space_create
 from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_space
 

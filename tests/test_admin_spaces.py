@@ -11,8 +11,8 @@ from django.contrib.admin.models import LogEntry
 from invites import selectors
 from invites import services as engine
 from invites.admin import SpaceAdmin
+from invites.services import space_create
 from spaces.models import InviteMapping
-from spaces.services import space_create
 from tests.admin_pages import client_for, message_texts, parse, url
 from tests.legacy import put_legacy_membership, put_legacy_space
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from spaces.services import space_create
+from invites.services import space_create
 from tests.api_support import access_token, as_user, new_user_id
 
 PASSWORD = "correct horse battery staple"

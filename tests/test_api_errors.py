@@ -84,7 +84,7 @@ def test_dynamodb_throttling_is_503(api_client, space_people, failing_dynamo_ope
 def test_an_unexpected_database_error_is_a_json_500_without_its_text(
     api_client, space_people, failing_dynamo_operation, caplog
 ) -> None:
-    failing_dynamo_operation("Query", "InternalServerError", "shard 12 corrupted")
+    failing_dynamo_operation("BatchGetItem", "InternalServerError", "shard 12 corrupted")
 
     with caplog.at_level(logging.ERROR):
         response = as_user(api_client, space_people.owner).get(f"/api/spaces/{space_people.space.id}")

@@ -9,10 +9,10 @@ import pytest
 from django.conf import settings
 
 from invites import services as engine
-from spaces.models import Membership, Space
-from spaces.services import space_create
+from invites.services import space_create
+from spaces.models import Membership
 from tests.api_support import as_user, current_code, new_user_id, people_in_a_space
-from tests.invariants import invariant_violations
+from tests.invariants import invariant_violations, scan_all
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 # --- regenerate: POST /api/spaces/<id>/invite --------------------------------------------------
@@ -117,18 +117,18 @@ def test_old_codes_stop_working_after_each_regeneration(api_client, space_people
 
 
 def test_a_concurrent_regeneration_that_won_is_reported_with_its_code(api_client, space_people, monkeypatch) -> None:
-    """When another request switches the code between our read and our switch, we return its code."""
-    original_switch = engine._switch_code
+    """When another request switches the code between our read and our transaction, we return its code."""
+    original_draw = engine._draw_code
     rival: dict[str, str] = {}
 
-    def rival_switches_first(space: Space, new_code: str) -> bool:
+    def rival_switches_first(check_legacy: bool) -> str:
         if not rival:
             rival["code"] = "(running)"
-            change = engine.invite_code_regenerate(space_id=space.id)
+            change = engine.invite_code_regenerate(space_id=space_people.space.id)
             rival["code"] = change.new_code or ""
-        return original_switch(space, new_code)
+        return original_draw(check_legacy)
 
-    monkeypatch.setattr(engine, "_switch_code", rival_switches_first)
+    monkeypatch.setattr(engine, "_draw_code", rival_switches_first)
 
     response = as_user(api_client, space_people.owner).post(f"/api/spaces/{space_people.space.id}/invite")
 
@@ -141,7 +141,7 @@ def test_a_database_failure_gives_the_guides_500_and_logs_the_cause(
     api_client, space_people, failing_dynamo_operation, caplog
 ) -> None:
     old = space_people.code
-    failing_dynamo_operation("UpdateItem", "InternalServerError", "disk on fire at node 7")
+    failing_dynamo_operation("TransactWriteItems", "InternalServerError", "disk on fire at node 7")
 
     with caplog.at_level(logging.ERROR):
         response = as_user(api_client, space_people.owner).post(f"/api/spaces/{space_people.space.id}/invite")
@@ -366,3 +366,48 @@ def test_public_and_private_spaces_alike_need_the_code_to_join(api_client, dynam
     response = as_user(api_client, people.outsider).post("/api/spaces/join", {"invite_code": "NOPE2345"}, format="json")
 
     assert response.status_code == 400
+
+
+# --- items written in the guide's layout after the table was created (another writer) -------------
+
+
+@pytest.mark.parametrize("legacy_code", ["a1b2c3d4", "QX7T9KMR"], ids=["lower-case-hex", "upper-case-current"])
+def test_a_code_written_in_the_guides_layout_after_the_flag_joins(api_client, dynamo_table, legacy_code) -> None:
+    from invites.services import legacy_codes_recorded
+
+    assert legacy_codes_recorded()  # made by create_dynamodb_table
+    space_id = put_legacy_space(name="Written by the earlier system", invite_code=legacy_code)
+    as_user(api_client, new_user_id())
+
+    preview = api_client.get(f"/api/invites/{legacy_code}")
+    response = api_client.post("/api/spaces/join", {"invite_code": legacy_code}, format="json")
+
+    assert preview.status_code == 200 and preview.json()["spaceId"] == space_id
+    assert response.status_code == 200
+    assert response.json()["spaceId"] == space_id
+    assert response.json()["memberCount"] == 2  # the legacy owner, counted once, and the newcomer
+
+
+def test_a_stale_guide_layout_mapping_written_after_the_flag_lets_nobody_in(api_client, dynamo_table) -> None:
+    space_id = put_legacy_space(name="Moved on", invite_code="NEWC2345")
+    put_legacy_mapping(code="OLDC2345", space_id=space_id)
+    as_user(api_client, new_user_id())
+
+    response = api_client.post("/api/spaces/join", {"invite_code": "OLDC2345"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid invite code"}
+    assert api_client.get("/api/invites/OLDC2345").status_code == 404
+
+
+def test_an_owner_without_a_membership_item_joining_their_own_space_stays_owner(api_client, dynamo_table) -> None:
+    owner = new_user_id()
+    space_id = put_legacy_space(owner_id=owner, invite_code="OWNC2345", with_owner_membership=False)
+    as_user(api_client, owner)
+
+    response = api_client.post("/api/spaces/join", {"invite_code": "OWNC2345"}, format="json")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "You are already a member of this space"}
+    assert not [item for item in scan_all() if item["SK"].startswith("MEMBER#")]
+    assert api_client.post(f"/api/spaces/{space_id}/invite").status_code == 200

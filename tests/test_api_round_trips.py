@@ -1,20 +1,34 @@
-"""DynamoDB round trips per request: the budgets of the issue, counted at the botocore client.
+"""DynamoDB round trips per request: the budgets, counted at the botocore client.
 
 A regression (an extra read, a retry loop, a lookup per item) fails here.
 """
 
 from __future__ import annotations
 
-from invites.janitor import janitor
-from spaces.services import space_create
+from invites.services import space_create
 from tests.api_support import as_user, new_user_id
+from tests.legacy import put_legacy_space
 
 
-def test_get_space_takes_two_round_trips(api_client, space_people, dynamo_calls) -> None:
+def test_get_space_takes_one_round_trip(api_client, space_people, dynamo_calls) -> None:
     as_user(api_client, space_people.member)
     dynamo_calls.reset()
 
     response = api_client.get(f"/api/spaces/{space_people.space.id}")
+
+    assert response.status_code == 200
+    assert response.json()["memberCount"] == 4
+    # The space with the caller's membership; the member count is on the space.
+    assert dict(dynamo_calls.calls) == {"BatchGetItem": 1}
+
+
+def test_get_of_a_legacy_space_without_a_count_takes_two_round_trips(api_client, dynamo_table, dynamo_calls) -> None:
+    owner = new_user_id()
+    space_id = put_legacy_space(owner_id=owner)
+    as_user(api_client, owner)
+    dynamo_calls.reset()
+
+    response = api_client.get(f"/api/spaces/{space_id}")
 
     assert response.status_code == 200
     assert dict(dynamo_calls.calls) == {"BatchGetItem": 1, "Query": 1}
@@ -28,21 +42,15 @@ def test_a_refused_get_takes_one_round_trip(api_client, space_people, dynamo_cal
     assert dynamo_calls.total == 1
 
 
-def test_regenerate_takes_at_most_four_round_trips(api_client, space_people, dynamo_calls) -> None:
+def test_regenerate_takes_two_round_trips(api_client, space_people, dynamo_calls) -> None:
     as_user(api_client, space_people.admin)
     dynamo_calls.reset()
 
-    with janitor.paused():
-        response = api_client.post(f"/api/spaces/{space_people.space.id}/invite")
-        request_path = dict(dynamo_calls.calls)
-    assert janitor.flush(timeout=10.0)
+    response = api_client.post(f"/api/spaces/{space_people.space.id}/invite")
 
     assert response.status_code == 200
-    assert sum(request_path.values()) <= 4
-    # Read the space with the membership, claim, put the new mapping, switch.
-    assert request_path == {"BatchGetItem": 1, "PutItem": 2, "UpdateItem": 1}
-    # The old code's mapping is deleted after the answer.
-    assert dict(dynamo_calls.calls) == {**request_path, "BatchWriteItem": 1}
+    # The space with the membership, then one transaction; nothing follows the answer.
+    assert dict(dynamo_calls.calls) == {"BatchGetItem": 1, "TransactWriteItems": 1}
 
 
 def test_regenerate_refused_takes_one_round_trip(api_client, space_people, dynamo_calls) -> None:
@@ -53,7 +61,7 @@ def test_regenerate_refused_takes_one_round_trip(api_client, space_people, dynam
     assert dynamo_calls.total == 1
 
 
-def test_join_takes_at_most_four_round_trips(api_client, space_people, dynamo_calls) -> None:
+def test_join_takes_three_round_trips(api_client, space_people, dynamo_calls) -> None:
     code = space_people.code
     as_user(api_client, new_user_id())
     dynamo_calls.reset()
@@ -61,8 +69,24 @@ def test_join_takes_at_most_four_round_trips(api_client, space_people, dynamo_ca
     response = api_client.post("/api/spaces/join", {"invite_code": code}, format="json")
 
     assert response.status_code == 200
-    assert dynamo_calls.total <= 4
-    assert dict(dynamo_calls.calls) == {"GetItem": 1, "BatchGetItem": 1, "PutItem": 1, "Query": 1}
+    assert response.json()["memberCount"] == 5
+    # The claim, the space, one transaction (the membership and the count).
+    assert dict(dynamo_calls.calls) == {"GetItem": 2, "TransactWriteItems": 1}
+
+
+def test_join_with_an_unclaimed_legacy_code_takes_at_most_five_round_trips(
+    api_client, dynamo_table, dynamo_calls
+) -> None:
+    put_legacy_space(invite_code="a1b2c3d4")
+    as_user(api_client, new_user_id())
+    dynamo_calls.reset()
+
+    response = api_client.post("/api/spaces/join", {"invite_code": "a1b2c3d4"}, format="json")
+
+    assert response.status_code == 200
+    assert dynamo_calls.total <= 5
+    # The missing claim, the mapping's partition, the space, its members counted once, the transaction.
+    assert dict(dynamo_calls.calls) == {"GetItem": 2, "Query": 2, "TransactWriteItems": 1}
 
 
 def test_list_takes_two_round_trips_for_a_page(api_client, dynamo_table, dynamo_calls) -> None:
@@ -78,13 +102,13 @@ def test_list_takes_two_round_trips_for_a_page(api_client, dynamo_table, dynamo_
     assert dict(dynamo_calls.calls) == {"Query": 1, "BatchGetItem": 1}
 
 
-def test_create_takes_three_round_trips(api_client, dynamo_table, dynamo_calls) -> None:
+def test_create_takes_one_round_trip(api_client, dynamo_table, dynamo_calls) -> None:
     space_create(owner_id=new_user_id(), name="warms the table facts")
     as_user(api_client, new_user_id())
     dynamo_calls.reset()
 
     assert api_client.post("/api/spaces", {"name": "x"}, format="json").status_code == 201
-    assert dict(dynamo_calls.calls) == {"PutItem": 2, "BatchWriteItem": 1}
+    assert dict(dynamo_calls.calls) == {"TransactWriteItems": 1}
 
 
 def test_members_take_two_round_trips(api_client, space_people, dynamo_calls) -> None:
@@ -95,10 +119,10 @@ def test_members_take_two_round_trips(api_client, space_people, dynamo_calls) ->
     assert dict(dynamo_calls.calls) == {"BatchGetItem": 1, "Query": 1}
 
 
-def test_preview_takes_three_round_trips(api_client, space_people, dynamo_calls) -> None:
+def test_preview_takes_two_round_trips(api_client, space_people, dynamo_calls) -> None:
     code = space_people.code
     as_user(api_client, new_user_id())
     dynamo_calls.reset()
 
     assert api_client.get(f"/api/invites/{code}").status_code == 200
-    assert dict(dynamo_calls.calls) == {"GetItem": 1, "BatchGetItem": 1, "Query": 1}
+    assert dict(dynamo_calls.calls) == {"GetItem": 1, "BatchGetItem": 1}

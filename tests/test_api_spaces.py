@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from invites.services import space_create
 from spaces.models import Membership
-from spaces.services import space_create
 from tests.api_support import (
     add_member,
     as_user,

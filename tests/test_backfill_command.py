@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from invites import services as engine
+from invites.services import space_create
 from spaces.dynamodb import DynamoUnavailable
-from spaces.services import space_create
 from tests.faults import Throttler, client_hook, failing_when
 from tests.invariants import invariant_violations, scan_all, stored_code
 from tests.legacy import put_legacy_space
@@ -179,7 +179,7 @@ def test_a_failing_space_is_logged_the_run_goes_on_and_the_exit_status_is_one(dy
     put_legacy_space(space_id="good1", name="Good one")
     put_legacy_space(space_id="broken", name="Broken")
     put_legacy_space(space_id="good2", name="Good two")
-    denied = failing_when(lambda operation, body: operation == "UpdateItem" and b"SPACE#broken" in body)
+    denied = failing_when(lambda operation, body: operation == "TransactWriteItems" and b"SPACE#broken" in body)
 
     with client_hook("before-send.dynamodb", denied):
         error, lines = run_failing()
@@ -287,7 +287,7 @@ def test_a_code_given_by_the_api_after_the_scan_is_kept_and_counted_as_skipped(
 def test_throttled_calls_are_retried_and_never_counted_as_failures(dynamo_table: object) -> None:
     # Adaptive retries slow the whole client down after each throttle, so keep this small.
     space_ids = [put_legacy_space(name=f"Throttled {n}", with_owner_membership=False) for n in range(12)]
-    throttler = Throttler(share=0.15)
+    throttler = Throttler(share=0.4)
 
     with client_hook("before-send.dynamodb", throttler):
         lines = run_backfill("--workers", "4", "--segments", "2")
@@ -348,7 +348,7 @@ def test_the_report_file_lists_every_change_and_failure_with_counts(dynamo_table
     put_legacy_space(space_id="good", name="Good")
     put_legacy_space(space_id="broken", name="Broken")
     report_path = tmp_path / "report.json"
-    denied = failing_when(lambda operation, body: operation == "UpdateItem" and b"SPACE#broken" in body)
+    denied = failing_when(lambda operation, body: operation == "TransactWriteItems" and b"SPACE#broken" in body)
 
     with client_hook("before-send.dynamodb", denied):
         run_failing("--report", str(report_path))

@@ -7,16 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from invites import codes
 from invites import services as engine
+from invites.services import space_create
 from spaces import dynamodb
 from spaces.exceptions import InvalidInviteCode
 from spaces.models import Space
-from spaces.services import space_create
 from tests.invariants import invariant_violations, scan_all
 from tests.legacy import put_legacy_space
 
@@ -145,57 +145,62 @@ def test_concurrent_creates_forced_onto_colliding_codes_get_unique_codes(
     assert invariant_violations(require_codes=True) == []
 
 
-def stall_thread_at(event_name: str, thread_name: str, until: threading.Event) -> Callable[..., None]:
+def stall_thread_at(event_name: str, thread_name: str, arrived: threading.Event, until: threading.Event) -> Any:
     """A botocore hook that holds one named thread at ``event_name`` until ``until`` is set."""
 
     def hold(**_: object) -> None:
         if threading.current_thread().name == thread_name:
+            arrived.set()
             until.wait(timeout=10)
 
     dynamodb.add_client_hook(event_name, hold)
     return hold
 
 
-def test_a_regeneration_stalled_after_its_switch_leaves_no_mapping_behind(dynamo_table: object) -> None:
-    space = space_create(owner_id="owner", name="Stalled after switch")
-    resume = threading.Event()
-    hook = stall_thread_at("after-call.dynamodb.UpdateItem", "stalled", resume)
+def test_a_regeneration_stalled_after_its_transaction_leaves_one_code(dynamo_table: object) -> None:
+    space = space_create(owner_id="owner", name="Stalled after its transaction")
+    arrived, resume = threading.Event(), threading.Event()
+    event = "after-call.dynamodb.TransactWriteItems"
+    hook = stall_thread_at(event, "stalled", arrived, resume)
     stalled = threading.Thread(
         target=lambda: engine.invite_code_regenerate(space_id=space.id), name="stalled", daemon=True
     )
     try:
         stalled.start()
-        while Space.get(*Space.key(space.id), consistent_read=True).invite_code == space.invite_code:
-            time.sleep(0.01)  # the stalled thread has switched the code
+        assert arrived.wait(timeout=10)
+        # Applied, its answer not yet read: the table is already consistent.
+        assert invariant_violations(require_codes=True) == []
         later = engine.invite_code_regenerate(space_id=space.id)
     finally:
         resume.set()
         stalled.join(timeout=10)
-        dynamodb.remove_client_hook("after-call.dynamodb.UpdateItem", hook)
+        dynamodb.remove_client_hook(event, hook)
 
     assert working_codes(space.id, {later.new_code, later.old_code or ""} - {""}) == {later.new_code}
     assert invariant_violations(require_codes=True) == []
 
 
-def test_a_regeneration_stalled_before_its_switch_loses_cleanly(dynamo_table: object) -> None:
-    space = space_create(owner_id="owner", name="Stalled before switch")
-    resume = threading.Event()
-    hook = stall_thread_at("before-call.dynamodb.UpdateItem", "stalled", resume)
+def test_a_regeneration_stalled_before_its_transaction_loses_cleanly(dynamo_table: object) -> None:
+    space = space_create(owner_id="owner", name="Stalled before its transaction")
+    arrived, resume = threading.Event(), threading.Event()
+    event = "before-call.dynamodb.TransactWriteItems"
+    hook = stall_thread_at(event, "stalled", arrived, resume)
     results: list[engine.CodeChange] = []
     stalled = threading.Thread(
         target=lambda: results.append(engine.invite_code_regenerate(space_id=space.id)), name="stalled", daemon=True
     )
     try:
         stalled.start()
-        while not any(i["PK"].startswith("INVITE#") and i["PK"] != f"INVITE#{space.invite_code}" for i in scan_all()):
-            time.sleep(0.01)  # the stalled thread has claimed and mapped its code
+        assert arrived.wait(timeout=10)  # it read the space and drew its code, and wrote nothing yet
+        assert invariant_violations(require_codes=True) == []
         winner = engine.invite_code_regenerate(space_id=space.id)
     finally:
         resume.set()
         stalled.join(timeout=10)
-        dynamodb.remove_client_hook("before-call.dynamodb.UpdateItem", hook)
+        dynamodb.remove_client_hook(event, hook)
 
     (loser,) = results
     assert loser.applied is False
     assert loser.new_code == winner.new_code
+    assert working_codes(space.id, {space.invite_code, winner.new_code}) == {winner.new_code}
     assert invariant_violations(require_codes=True) == []

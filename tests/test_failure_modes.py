@@ -1,7 +1,17 @@
-"""The engine when DynamoDB's answer is lost: the write happened, botocore retries it."""
+"""The engine when DynamoDB's answer is lost or a transaction is cancelled for a conflict.
+
+A lost answer: the request reached DynamoDB and was applied, the connection
+broke before the answer came back, botocore retried the same request (same
+``ClientRequestToken``). The embedded DynamoDB, like the real one, applies a
+repeated token once and answers success.
+
+A conflict: real DynamoDB cancels a transaction that meets another one on the
+same item (``TransactionConflict``); botocore does not retry it, the engine does.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,11 +20,14 @@ import pytest
 import urllib3
 
 from invites import services as engine
+from invites.services import space_create
 from spaces import dynamodb
 from spaces.exceptions import AlreadyMember
 from spaces.models import Membership, Space
-from spaces.services import space_create
-from tests.invariants import invariant_violations
+from spaces.services import space_membership_add
+from tests.faults import answer
+from tests.invariants import invariant_violations, scan_all
+from tests.legacy import put_legacy_space
 
 
 @pytest.fixture
@@ -33,7 +46,8 @@ def first_answer_lost() -> Iterator[set[str]]:
         if operation not in operations:
             return
         operations.discard(operation)
-        http.request(request.method, request.url, body=request.body, headers=dict(request.headers))
+        applied = http.request(request.method, request.url, body=request.body, headers=dict(request.headers))
+        assert applied.status == 200, applied.data
         raise botocore.exceptions.ConnectionClosedError(endpoint_url=request.url)
 
     dynamodb.add_client_hook("before-send.dynamodb", before_send)
@@ -41,64 +55,152 @@ def first_answer_lost() -> Iterator[set[str]]:
     dynamodb.remove_client_hook("before-send.dynamodb", before_send)
 
 
-def test_a_regeneration_whose_switch_answer_was_lost_keeps_its_mapping(dynamo_table, first_answer_lost) -> None:
+def test_a_regeneration_whose_answer_was_lost_is_applied_once_and_reported_as_applied(
+    dynamo_table, first_answer_lost
+) -> None:
     space = space_create(owner_id="owner", name="Lost answer")
-    first_answer_lost.add("UpdateItem")
+    first_answer_lost.add("TransactWriteItems")
 
     change = engine.invite_code_regenerate(space_id=space.id)
 
-    stored = Space.get(*Space.key(space.id), consistent_read=True).invite_code
-    assert stored == change.new_code
-    assert invariant_violations() == []
-
-
-def test_a_backfill_assignment_whose_switch_answer_was_lost_is_reported_as_applied(
-    legacy_table, first_answer_lost
-) -> None:
-    from tests.legacy import put_legacy_space
-
-    space = Space.get(*Space.key(put_legacy_space(name="Legacy, no code")))
-    first_answer_lost.add("UpdateItem")
-
-    [change] = engine.invite_code_assign_if_missing(spaces=[space])
-
-    stored = Space.get(*Space.key(space.id), consistent_read=True).invite_code
+    assert not first_answer_lost, "the answer was never lost"
     assert change.applied
-    assert stored == change.new_code
+    assert Space.get(*Space.key(space.id), consistent_read=True).invite_code == change.new_code
     assert invariant_violations(require_codes=True) == []
 
 
-def test_a_lost_answer_to_a_claim_only_costs_another_draw(dynamo_table, first_answer_lost) -> None:
-    first_answer_lost.add("PutItem")
+def test_a_backfill_assignment_whose_answer_was_lost_is_reported_as_applied(legacy_table, first_answer_lost) -> None:
+    space = Space.get(*Space.key(put_legacy_space(name="Legacy, no code")))
+    first_answer_lost.add("TransactWriteItems")
 
-    space = space_create(owner_id="owner", name="Claim answer lost")
+    [change] = engine.invite_code_assign_if_missing(spaces=[space])
 
-    assert invariant_violations() == []
+    assert not first_answer_lost
+    assert change.applied
+    assert Space.get(*Space.key(space.id), consistent_read=True).invite_code == change.new_code
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_a_create_whose_answer_was_lost_creates_one_space(dynamo_table, first_answer_lost) -> None:
+    first_answer_lost.add("TransactWriteItems")
+
+    space = space_create(owner_id="owner", name="Create answer lost")
+
+    assert not first_answer_lost
+    assert [item["id"] for item in scan_all() if item["SK"] == "METADATA"] == [space.id]
     assert engine.invite_code_resolve(typed_code=space.invite_code)[0].id == space.id
+    assert invariant_violations(require_codes=True) == []
 
 
-def test_a_join_whose_answer_was_lost_is_a_join_not_already_a_member(dynamo_table, first_answer_lost) -> None:
+def test_a_join_whose_answer_was_lost_is_a_join_counted_once(dynamo_table, first_answer_lost) -> None:
     space = space_create(owner_id="owner", name="Join answer lost")
-    first_answer_lost.add("PutItem")
+    first_answer_lost.add("TransactWriteItems")
 
     joined = engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
 
+    assert not first_answer_lost
     assert joined.id == space.id
     assert Membership.get(*Membership.key(space.id, "newcomer"), consistent_read=True).role == "member"
+    assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 2
     with pytest.raises(AlreadyMember):
         engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
 
 
 def test_a_join_racing_another_join_of_the_same_user_is_already_a_member(dynamo_table, monkeypatch) -> None:
     space = space_create(owner_id="owner", name="Double click")
-    real_resolve = engine.invite_code_resolve
+    real_lookup = engine._space_holding
 
-    def resolve_then_other_request_joins(**kwargs: Any) -> Any:
-        found = real_resolve(**kwargs)
-        Membership.build(space.id, "clicker", "member", "2026-01-01T00:00:00+00:00").save()
+    def look_up_then_other_request_joins(code: str) -> Space:
+        found = real_lookup(code)
+        space_membership_add(space_id=space.id, user_id="clicker", role="member")
         return found
 
-    monkeypatch.setattr(engine, "invite_code_resolve", resolve_then_other_request_joins)
+    monkeypatch.setattr(engine, "_space_holding", look_up_then_other_request_joins)
 
     with pytest.raises(AlreadyMember):
         engine.space_join_with_code(typed_code=space.invite_code, user_id="clicker")
+    assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 2
+
+
+class ConflictInjector:
+    """Cancels the first ``times`` TransactWriteItems with TransactionConflict on every action, as DynamoDB does
+    when another transaction holds one of its items."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.injected = 0
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        if not (target.decode() if isinstance(target, bytes) else target).endswith("TransactWriteItems"):
+            return None
+        if self.left == 0:
+            return None
+        self.left -= 1
+        self.injected += 1
+        actions = json.loads(request.body)["TransactItems"]
+        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [
+            {"Code": "None"} for _ in actions[1:]
+        ]
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                "[TransactionConflict]",
+                "CancellationReasons": reasons,
+            }
+        ).encode()
+        return answer(request, 400, body)
+
+
+@pytest.fixture
+def conflicts() -> Iterator[Any]:
+    installed: list[ConflictInjector] = []
+
+    def inject(times: int) -> ConflictInjector:
+        injector = ConflictInjector(times)
+        dynamodb.add_client_hook("before-send.dynamodb", injector)
+        installed.append(injector)
+        return injector
+
+    yield inject
+    for injector in installed:
+        dynamodb.remove_client_hook("before-send.dynamodb", injector)
+
+
+@pytest.mark.parametrize(
+    "operation",
+    ["create", "regenerate", "join", "assign"],
+)
+def test_a_transaction_cancelled_for_a_conflict_is_tried_again(dynamo_table, conflicts, operation: str) -> None:
+    space = space_create(owner_id="owner", name="Contended")
+    bare = Space.get(*Space.key(put_legacy_space(name="Bare")))
+    injector = conflicts(2)
+
+    if operation == "create":
+        space_create(owner_id="other", name="Second")
+    elif operation == "regenerate":
+        assert engine.invite_code_regenerate(space_id=space.id).applied
+    elif operation == "join":
+        engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+        assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 2
+    else:
+        [change] = engine.invite_code_assign_if_missing(spaces=[bare])
+        assert change.applied
+
+    assert injector.injected == 2
+    assert invariant_violations() == []
+
+
+def test_conflicts_that_never_end_give_up_after_a_bounded_number_of_tries(dynamo_table, conflicts) -> None:
+    from spaces.dynamodb import DynamoBusy
+    from spaces.transactions import TRANSIENT_RETRIES
+
+    space = space_create(owner_id="owner", name="Hot item")
+    injector = conflicts(1000)
+
+    with pytest.raises(DynamoBusy):
+        engine.invite_code_regenerate(space_id=space.id)
+
+    assert injector.injected == TRANSIENT_RETRIES + 1
+    assert Space.get(*Space.key(space.id), consistent_read=True).invite_code == space.invite_code

@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from pynamodb.exceptions import PynamoDBException
 
 from invites import codes
 from invites import services as engine
-from invites.janitor import janitor
+from invites.services import space_create
 from spaces import dynamodb
 from spaces.exceptions import (
     AlreadyMember,
@@ -21,7 +22,6 @@ from spaces.exceptions import (
 )
 from spaces.models import CodeClaim, InviteMapping, Membership, Space
 from spaces.selectors import space_with_membership
-from spaces.services import space_create
 from tests.invariants import invariant_violations, mapped_codes, resolves_to, scan_all
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
@@ -72,20 +72,16 @@ def test_create_space_writes_space_owner_membership_and_code(dynamo_table: objec
     assert invariant_violations(require_codes=True) == []
 
 
-def test_create_space_that_fails_at_the_commit_point_leaves_nothing_usable(
-    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+def test_a_create_whose_transaction_fails_leaves_nothing(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch, failing_dynamo_operation
 ) -> None:
     force_codes(monkeypatch, "FAILED22")
+    failing_dynamo_operation("TransactWriteItems", "InternalServerError", "the request failed")
 
-    def broken_save(self: Space, *args: object, **kwargs: object) -> None:
-        raise DynamoUnavailable("connection dropped")
-
-    monkeypatch.setattr(Space, "save", broken_save)
-    with pytest.raises(DynamoUnavailable):
+    with pytest.raises(PynamoDBException):
         space_create(owner_id="owner-1", name="Never")
-    monkeypatch.undo()
 
-    assert not any(item["SK"] == "METADATA" for item in scan_all())
+    assert scan_all() == [item for item in scan_all() if item["PK"].startswith("TABLEFLAG#")]
     assert resolves_to("FAILED22") is None
 
 
@@ -154,20 +150,16 @@ def test_regenerate_of_a_missing_space_is_a_distinct_error(dynamo_table: object)
     assert not any(item["PK"].startswith("INVITE#") for item in scan_all())
 
 
-def test_regenerate_with_the_space_in_hand_waits_for_three_round_trips(dynamo_table: object, dynamo_calls) -> None:
+def test_regenerate_with_the_space_in_hand_is_one_transaction(dynamo_table: object, dynamo_calls) -> None:
     space, _ = space_with_membership(space_id=space_create(owner_id="o", name="S").id, user_id="o")
-    old_code = space.invite_code
     dynamo_calls.reset()
 
-    with janitor.paused():
-        change = engine.invite_code_regenerate(space_id=space.id, space=space)
-        # The claim, the new mapping, the switch; the old mapping is still there.
-        assert dict(dynamo_calls.calls) == {"PutItem": 2, "UpdateItem": 1}
-        assert mapped_codes(space.id) == {old_code, change.new_code}
-    assert janitor.flush(timeout=10.0)
+    change = engine.invite_code_regenerate(space_id=space.id, space=space)
 
-    assert dynamo_calls.calls["BatchWriteItem"] == 1
+    # Claim, new mapping, switch and the old mapping's delete, all or nothing.
+    assert dict(dynamo_calls.calls) == {"TransactWriteItems": 1}
     assert mapped_codes(space.id) == {change.new_code}
+    assert invariant_violations() == []
 
 
 def test_a_stale_copy_of_the_space_never_overwrites_a_newer_code(dynamo_table: object) -> None:
@@ -261,7 +253,8 @@ def test_join_takes_three_round_trips(dynamo_table: object, dynamo_calls) -> Non
 
     engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
 
-    assert dict(dynamo_calls.calls) == {"GetItem": 1, "BatchGetItem": 1, "PutItem": 1}
+    # The claim, the space, and one transaction for the membership and the count.
+    assert dict(dynamo_calls.calls) == {"GetItem": 2, "TransactWriteItems": 1}
 
 
 @pytest.mark.parametrize("legacy_code", ["a3f9c2d4", "Xy_9-kQz", "ZZZZ2345"])

@@ -14,8 +14,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from invites import codes
 from devtools.embedded_dynamodb import free_port
+from invites import codes
 from spaces.dynamodb import botocore_client, current_binding
 from spaces.models import Space
 from tests.invariants import scan_all

@@ -2,8 +2,8 @@
 
 Throttled per user like joining, since both answer "is this a code?".
 A malformed code is a 400 (no key is built from it); an unknown or stale one
-is a 404. Round trips: the claim, the space with the caller's membership,
-and the member count.
+is a 404. Round trips: the claim, and the space with the caller's membership
+(the member count is on the space).
 """
 
 from __future__ import annotations
@@ -70,5 +70,5 @@ class InvitePreviewView(APIView):
             space, membership = invite_code_resolve(typed_code=code, user_id=caller_id(request))
         except InvalidInviteCode:
             raise NotFound(UNKNOWN_CODE) from None
-        preview = InvitePreview(space, space_member_count(space_id=space.id), is_member=membership is not None)
+        preview = InvitePreview(space, space_member_count(space=space), is_member=membership is not None)
         return Response(InvitePreviewSerializer(preview).data)
