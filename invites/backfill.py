@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -45,7 +44,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -53,9 +51,9 @@ from invites import services as engine
 from spaces import keys
 from spaces.dynamodb import (
     DynamoUnavailable,
-    add_client_hook,
     current_binding,
     get_many,
+    on_every_call,
     short_reason,
     table_connection,
     translate_unreachable,
@@ -209,7 +207,7 @@ def _install_rate_hook() -> None:
     global _rate_hook_installed
     with _rate_hook_lock:
         if not _rate_hook_installed:
-            add_client_hook("before-parameter-build.dynamodb", _limit_writes_of_this_thread)
+            on_every_call("before-parameter-build.dynamodb", _limit_writes_of_this_thread)
             _rate_hook_installed = True
 
 
@@ -489,52 +487,6 @@ class JsonReportWriter:
         with self._lock:
             self._handle.write('\n], "summary": ' + json.dumps(summary, indent=2) + "}\n")
             self._handle.close()
-
-
-CREDENTIAL_ERROR_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-    }
-)
-
-
-def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
-    """Fail fast, with a one-line reason (:class:`DynamoUnavailable`), if the table cannot be used.
-
-    First a plain TCP connection to the endpoint with a short timeout, so an
-    unreachable endpoint fails within seconds whatever the client's retry
-    policy; then one DescribeTable on the shared client. An answer that proves
-    the endpoint is there (throttling, or DescribeTable not allowed by the
-    caller's IAM policy) counts as reachable.
-    """
-    from spaces.dynamodb import botocore_client, error_code, is_unreachable
-
-    binding = current_binding()
-    where = binding.host or f"AWS {binding.region}"
-    client = botocore_client()
-    endpoint = urlsplit(client.meta.endpoint_url)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((endpoint.hostname, port), timeout=connect_timeout).close()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise DynamoUnavailable(
-            f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {reason}"
-        ) from exc
-    try:
-        client.describe_table(TableName=binding.table_name)
-    except Exception as exc:
-        code = error_code(exc)
-        if code == "ResourceNotFoundException":
-            raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} does not exist at {where}") from exc
-        if is_unreachable(exc) or code in CREDENTIAL_ERROR_CODES or code is None:
-            raise DynamoUnavailable(
-                f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {short_reason(exc)}"
-            ) from exc
-        logger.debug("DescribeTable answered %s; the endpoint is there", code)
 
 
 def _describe(exc: BaseException) -> str:

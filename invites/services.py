@@ -113,11 +113,6 @@ def mark_legacy_codes_recorded(*, by: str) -> None:
     _legacy_codes_recorded_cached.cache_clear()
 
 
-def forget_cached_table_facts() -> None:
-    """For tests that remove the flag behind the engine's back."""
-    _legacy_codes_recorded_cached.cache_clear()
-
-
 # --- drawing codes ------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
-from spaces.dynamodb import THROTTLING_ERROR_CODES, add_client_hook
+from spaces.dynamodb import THROTTLING_ERROR_CODES, on_every_call
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Management commands run with the server's environment too; a missing
@@ -93,8 +93,8 @@ def _count_attempt_outcome(
 
 def install_dynamodb_hooks() -> None:
     """Count calls, throttles and network failures on the shared botocore client."""
-    add_client_hook("before-call.dynamodb", _count_call)
-    add_client_hook("needs-retry.dynamodb", _count_attempt_outcome)
+    on_every_call("before-call.dynamodb", _count_call)
+    on_every_call("needs-retry.dynamodb", _count_attempt_outcome)
 
 
 def exposition() -> bytes:

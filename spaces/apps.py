@@ -6,6 +6,6 @@ class SpacesConfig(AppConfig):
     verbose_name = "Spaces"
 
     def ready(self) -> None:
-        from spaces.dynamodb import bind_table
+        from spaces.dynamodb import current_binding
 
-        bind_table()
+        current_binding()  # point the models at the settings' table; the connection comes on first use

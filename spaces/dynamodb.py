@@ -1,20 +1,24 @@
 """The one connection to the single DynamoDB table, and its failure modes.
 
 All item models share one PynamoDB ``TableConnection`` (and so one botocore
-client and one connection pool) built from Django settings: timeouts, retry
-mode and pool size are deliberate, see the README. Tests and benchmarks bind
-the models to another table or endpoint with :func:`bind_table`.
+client and one connection pool), made once per process on first use from
+Django settings and never replaced: timeouts, retry mode and pool size are
+deliberate, see the README. A job that needs other retry settings (the
+backfill) calls :func:`configure` before anything talks to DynamoDB.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.exceptions
 import botocore.loaders
@@ -26,6 +30,8 @@ from pynamodb.connection.base import MetaTable
 from pynamodb.exceptions import PynamoDBException
 
 from spaces import keys
+
+logger = logging.getLogger(__name__)
 
 THROTTLING_ERROR_CODES = frozenset(
     {
@@ -57,6 +63,7 @@ class TableBinding:
 
 
 _lock = threading.Lock()
+_overrides: dict[str, Any] = {}
 _binding: TableBinding | None = None
 _connection: TableConnection | None = None
 _client_hooks: list[tuple[str, Callable[..., Any]]] = []
@@ -77,28 +84,42 @@ def binding_from_settings(**overrides: Any) -> TableBinding:
     return TableBinding(**values)
 
 
-def bind_table(binding: TableBinding | None = None, **overrides: Any) -> TableBinding:
-    """Point every item model at ``binding`` (default: settings) from now on."""
-    global _binding, _connection
+def configure(**overrides: Any) -> bool:
+    """Set this process's connection apart from settings (retry mode, attempts, pool) before its first use.
+
+    Returns False and changes nothing when the connection is already made: a
+    command run inside a process that already talks to DynamoDB (the admin's
+    process, the test suite) keeps that process's connection, which is never
+    replaced.
+    """
+    global _binding
     with _lock:
-        _binding = binding or binding_from_settings(**overrides)
-        _connection = None
-    _point_models_at(_binding.table_name)
-    return _binding
+        if _connection is not None:
+            return False
+        _overrides.update(overrides)
+        _binding = None
+    return True
 
 
 def current_binding() -> TableBinding:
-    if _binding is None:
-        return bind_table()
-    return _binding
+    """What the process's connection is (or will be) made with; the models point at its table."""
+    global _binding
+    binding = _binding
+    if binding is not None:
+        return binding
+    with _lock:
+        if _binding is None:
+            _binding = binding_from_settings(**_overrides)
+            _point_models_at(_binding)
+        return _binding
 
 
-def _point_models_at(table_name: str) -> None:
+def _point_models_at(binding: TableBinding) -> None:
     from spaces.models import TableItem
 
     for model in (TableItem, *_all_item_models(TableItem)):
-        model.Meta.table_name = table_name
-        model.Meta.region = current_binding().region
+        model.Meta.table_name = binding.table_name
+        model.Meta.region = binding.region
 
 
 def _all_item_models(base: type) -> Iterator[type]:
@@ -137,10 +158,11 @@ def table_connection() -> TableConnection:
 
 
 class _Connection(Connection):
-    """PynamoDB's connection, sharing one botocore data loader across rebindings.
+    """PynamoDB's connection, with one botocore data loader for all of its sessions.
 
-    Every rebinding builds a new client; sharing the loader spares reading and
-    parsing botocore's service model files each time (about 50 ms of CPU).
+    PynamoDB makes a botocore session per thread; sharing the loader spares
+    each one reading and parsing botocore's service model files (about 50 ms
+    of CPU).
     """
 
     @property
@@ -162,20 +184,16 @@ def botocore_client() -> Any:
     return table_connection().connection.client
 
 
-def add_client_hook(event_name: str, handler: Callable[..., Any]) -> None:
-    """Register a botocore event handler on the shared client, now and after rebinding.
+def on_every_call(event_name: str, handler: Callable[..., Any]) -> None:
+    """Register a botocore event handler of the product (metrics, the backfill's write limiter).
 
-    Tests count calls with it and benchmarks inject latency with it.
+    Registered on the process's client when it is made, and at once if it exists.
     """
-    _client_hooks.append((event_name, handler))
-    if _connection is not None:
-        _connection.connection.client.meta.events.register(event_name, handler)
-
-
-def remove_client_hook(event_name: str, handler: Callable[..., Any]) -> None:
-    _client_hooks.remove((event_name, handler))
-    if _connection is not None:
-        _connection.connection.client.meta.events.unregister(event_name, handler)
+    with _lock:
+        _client_hooks.append((event_name, handler))
+        connection = _connection
+    if connection is not None:
+        connection.connection.client.meta.events.register(event_name, handler)
 
 
 def _meta_table(table_name: str) -> MetaTable:
@@ -294,3 +312,47 @@ def get_many(item_keys: list[ItemKey], *, consistent: bool = True) -> dict[ItemK
             time.sleep(min(1.0, 0.05 * 2**throttled_rounds))
             pending = [{"PK": k["PK"]["S"], "SK": k["SK"]["S"]} for k in unprocessed] + pending
     return found
+
+
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+    }
+)
+
+
+def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
+    """Fail fast, with a one-line reason (:class:`DynamoUnavailable`), if the table cannot be used.
+
+    First a plain TCP connection to the endpoint with a short timeout, so an
+    unreachable endpoint fails within seconds whatever the client's retry
+    policy; then one DescribeTable on the shared client. An answer that proves
+    the endpoint is there (throttling, or DescribeTable not allowed by the
+    caller's IAM policy) counts as reachable.
+    """
+    binding = current_binding()
+    where = binding.host or f"AWS {binding.region}"
+    client = botocore_client()
+    endpoint = urlsplit(client.meta.endpoint_url)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=connect_timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DynamoUnavailable(
+            f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {reason}"
+        ) from exc
+    try:
+        client.describe_table(TableName=binding.table_name)
+    except Exception as exc:
+        code = error_code(exc)
+        if code == "ResourceNotFoundException":
+            raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} does not exist at {where}") from exc
+        if is_unreachable(exc) or code in CREDENTIAL_ERROR_CODES or code is None:
+            raise DynamoUnavailable(
+                f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {short_reason(exc)}"
+            ) from exc
+        logger.debug("DescribeTable answered %s; the endpoint is there", code)

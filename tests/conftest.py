@@ -20,44 +20,67 @@ def moto_server() -> Iterator[embedded_dynamodb.EmbeddedDynamo]:
     server.stop()
 
 
-def _bind_fresh_table(server: embedded_dynamodb.EmbeddedDynamo, *, legacy: bool) -> dynamodb.TableBinding:
-    from invites.services import forget_cached_table_facts
+@pytest.fixture
+def connect_with(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
+    """``connect_with(**settings)``: from now on, the process talks to DynamoDB with these settings.
+
+    The product makes its one connection on first use from settings; a test
+    changes the settings and drops the connection, and the previous one is back
+    when the test ends.
+    """
+
+    def connect(**values: Any) -> dynamodb.TableBinding:
+        for name, value in values.items():
+            setattr(settings, name, value)
+        monkeypatch.setattr(dynamodb, "_binding", None)
+        monkeypatch.setattr(dynamodb, "_connection", None)
+        monkeypatch.setattr(dynamodb, "_overrides", {})
+        return dynamodb.current_binding()
+
+    yield connect
+    # The models point at the table of whatever connection is current again.
+    monkeypatch.undo()
+    if dynamodb._binding is not None:
+        dynamodb._point_models_at(dynamodb._binding)
+
+
+def _fresh_table(connect_with: Any, server: embedded_dynamodb.EmbeddedDynamo, *, legacy: bool) -> Any:
+    from invites.services import LEGACY_CODES_RECORDED
+    from spaces.models import TableFlag
     from spaces.table import table_create_if_missing
 
-    binding = dynamodb.bind_table(table_name=f"test-{uuid.uuid4().hex[:12]}", host=server.endpoint_url)
-    forget_cached_table_facts()
+    binding = connect_with(DYNAMODB_TABLE=f"test-{uuid.uuid4().hex[:12]}", DYNAMODB_HOST=server.endpoint_url)
+    client = dynamodb.botocore_client()  # the test may point the process elsewhere meanwhile
     table_create_if_missing()
     if legacy:
-        from invites.services import LEGACY_CODES_RECORDED
-        from spaces.models import TableFlag
-
+        # Before anything reads the flag: nothing has cached it.
         TableFlag(*TableFlag.key(LEGACY_CODES_RECORDED)).delete()
-        forget_cached_table_facts()
-    return binding
-
-
-def _drop_table(binding: dynamodb.TableBinding) -> None:
-    dynamodb.botocore_client().delete_table(TableName=binding.table_name)
+    yield binding
+    client.delete_table(TableName=binding.table_name)
 
 
 @pytest.fixture
-def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -> Iterator[dynamodb.TableBinding]:
+def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, connect_with: Any) -> Iterator[dynamodb.TableBinding]:
     """A new, empty table created by our own command logic (legacy codes recorded)."""
-    binding = _bind_fresh_table(moto_server, legacy=False)
-    settings.DYNAMODB_TABLE = binding.table_name
-    settings.DYNAMODB_HOST = binding.host
-    yield binding
-    _drop_table(binding)
+    yield from _fresh_table(connect_with, moto_server, legacy=False)
 
 
 @pytest.fixture
-def legacy_table(moto_server: embedded_dynamodb.EmbeddedDynamo, settings: Any) -> Iterator[dynamodb.TableBinding]:
+def legacy_table(moto_server: embedded_dynamodb.EmbeddedDynamo, connect_with: Any) -> Iterator[dynamodb.TableBinding]:
     """A table as the earlier system left it: no record that legacy codes were claimed."""
-    binding = _bind_fresh_table(moto_server, legacy=True)
-    settings.DYNAMODB_TABLE = binding.table_name
-    settings.DYNAMODB_HOST = binding.host
-    yield binding
-    _drop_table(binding)
+    yield from _fresh_table(connect_with, moto_server, legacy=True)
+
+
+@pytest.fixture
+def client_events(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``client_events.register(event, handler)`` on the test's botocore client; unregistered afterwards."""
+    from tests.faults import ClientEvents
+
+    # The test's table (a legacy one if it asked for that) comes first: it makes the client.
+    request.getfixturevalue("legacy_table" if "legacy_table" in request.fixturenames else "dynamo_table")
+    events = ClientEvents()
+    yield events
+    events.unregister_all()
 
 
 class CallCounter:
@@ -88,11 +111,10 @@ class CallCounter:
 
 
 @pytest.fixture
-def dynamo_calls() -> Iterator[CallCounter]:
+def dynamo_calls(client_events: Any) -> CallCounter:
     counter = CallCounter()
-    dynamodb.add_client_hook("before-call.dynamodb", counter)
-    yield counter
-    dynamodb.remove_client_hook("before-call.dynamodb", counter)
+    client_events.register("before-call.dynamodb", counter)
+    return counter
 
 
 # --- REST API ---------------------------------------------------------------------------
@@ -118,36 +140,29 @@ def space_people(dynamo_table: dynamodb.TableBinding) -> Any:
 
 
 @pytest.fixture
-def failing_dynamo_operation(dynamo_table: dynamodb.TableBinding) -> Iterator[Any]:
+def failing_dynamo_operation(client_events: Any) -> Any:
     """``fail(operation, code, message)``: that DynamoDB operation answers with an error from now on."""
     from types import SimpleNamespace
-
-    installed: list[tuple[str, Any]] = []
 
     def fail(operation: str, code: str, message: str) -> None:
         def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
             parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 500}}
             return SimpleNamespace(status_code=500, headers={}), parsed
 
-        event = f"before-call.dynamodb.{operation}"
-        dynamodb.add_client_hook(event, answer)
-        installed.append((event, answer))
+        client_events.register(f"before-call.dynamodb.{operation}", answer)
 
-    yield fail
-    for event, answer in installed:
-        dynamodb.remove_client_hook(event, answer)
+    return fail
 
 
 @pytest.fixture
-def dynamo_down(dynamo_table: dynamodb.TableBinding) -> Iterator[None]:
-    """DynamoDB cannot be reached (a closed port); the test's table is back afterwards."""
-    down = embedded_dynamodb.free_port()
-    dynamodb.bind_table(dynamo_table.__class__(**{**dynamo_table.__dict__, "host": f"http://127.0.0.1:{down}"}))
-    yield
-    dynamodb.bind_table(dynamo_table)
+def dynamodb_unreachable(dynamo_table: dynamodb.TableBinding, connect_with: Any) -> Iterator[dynamodb.TableBinding]:
+    """DynamoDB cannot be reached: a closed port on 127.0.0.1, one attempt per call; the table is back afterwards."""
+    live = {"DYNAMODB_HOST": dynamo_table.host, "DYNAMODB_MAX_ATTEMPTS": dynamo_table.max_attempts}
+    yield connect_with(DYNAMODB_HOST=f"http://127.0.0.1:{embedded_dynamodb.free_port()}", DYNAMODB_MAX_ATTEMPTS=1)
+    connect_with(**live)
 
 
-# --- admin (issue 5): users with and without the invite-code permissions --------------------------
+# --- admin: users with and without the invite-code permissions --------------------------
 
 
 @pytest.fixture
@@ -164,14 +179,6 @@ def admin_users(db: None) -> dict[str, Any]:
             user.user_permissions.add(Permission.objects.get(content_type__app_label="invites", codename=codename))
         users[name] = user
     return users
-
-
-@pytest.fixture
-def unreachable_dynamo(dynamo_table: dynamodb.TableBinding) -> Iterator[None]:
-    """Point the models at a closed port on 127.0.0.1 for the test, then back at the table."""
-    dynamodb.bind_table(host=f"http://127.0.0.1:{embedded_dynamodb.free_port()}", max_attempts=1)
-    yield
-    dynamodb.bind_table(binding=dynamo_table)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -70,10 +70,35 @@ def failing_when(predicate: Callable[[str, bytes], bool], code: str = "AccessDen
     return hook
 
 
+class ClientEvents:
+    """Handlers registered on the process's botocore DynamoDB client, to be unregistered together."""
+
+    def __init__(self) -> None:
+        self._registered: list[tuple[Any, str, Callable[..., Any]]] = []
+
+    def register(self, event_name: str, handler: Callable[..., Any]) -> None:
+        events = dynamodb.botocore_client().meta.events
+        events.register(event_name, handler)
+        self._registered.append((events, event_name, handler))
+
+    def unregister(self, event_name: str, handler: Callable[..., Any]) -> None:
+        for entry in list(self._registered):
+            events, name, registered = entry
+            if name == event_name and registered is handler:
+                events.unregister(name, registered)
+                self._registered.remove(entry)
+
+    def unregister_all(self) -> None:
+        for events, event_name, handler in reversed(self._registered):
+            events.unregister(event_name, handler)
+        self._registered.clear()
+
+
 @contextmanager
 def client_hook(event_name: str, handler: Callable[..., Any]) -> Iterator[None]:
-    dynamodb.add_client_hook(event_name, handler)
+    events = ClientEvents()
+    events.register(event_name, handler)
     try:
         yield
     finally:
-        dynamodb.remove_client_hook(event_name, handler)
+        events.unregister_all()

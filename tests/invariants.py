@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from spaces import keys
 from spaces.dynamodb import botocore_client, current_binding
 
 
-def scan_all() -> list[dict[str, str]]:
-    client = botocore_client()
+def scan_all(client: Any = None) -> list[dict[str, str]]:
+    """Every item of the table, strongly consistent; through ``client`` when given (a client of the test's own)."""
+    client = client or botocore_client()
     items: list[dict[str, str]] = []
     kwargs: dict[str, object] = {"TableName": current_binding().table_name, "ConsistentRead": True}
     while True:
@@ -49,7 +51,7 @@ def resolves_to(code: str) -> str | None:
     return space.id
 
 
-def invariant_violations(*, require_codes: bool = False) -> list[str]:
+def invariant_violations(*, require_codes: bool = False, client: Any = None) -> list[str]:
     """Everything wrong with the table, as sentences; empty when consistent.
 
     * codes are unique across spaces (case-insensitively);
@@ -57,7 +59,7 @@ def invariant_violations(*, require_codes: bool = False) -> list[str]:
     * a space has no INVITE# mapping other than its current code's;
     * no mapping points at a missing space.
     """
-    items = scan_all()
+    items = scan_all(client)
     spaces = {i["id"]: i for i in items if i["PK"].startswith(keys.SPACE_PREFIX) and i["SK"] == "METADATA"}
     claims = {i["PK"][len(keys.CODE_PREFIX) :]: i for i in items if i["PK"].startswith(keys.CODE_PREFIX)}
     mappings_by_space: dict[str, list[str]] = defaultdict(list)

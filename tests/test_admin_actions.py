@@ -344,7 +344,7 @@ def test_the_bulk_action_returns_to_the_filtered_list(dynamo_table: object, admi
 
 
 def test_an_unreachable_dynamodb_during_regenerate_is_a_message_not_a_500(
-    unreachable_dynamo: None, admin_users
+    dynamodb_unreachable: object, admin_users
 ) -> None:
     client = client_for(admin_users["changer"])
 
@@ -356,7 +356,7 @@ def test_an_unreachable_dynamodb_during_regenerate_is_a_message_not_a_500(
 
 
 def test_an_unreachable_dynamodb_during_a_bulk_action_is_a_message_not_a_500(
-    unreachable_dynamo: None, admin_users
+    dynamodb_unreachable: object, admin_users
 ) -> None:
     client = client_for(admin_users["changer"])
 

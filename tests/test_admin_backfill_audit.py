@@ -94,7 +94,7 @@ def test_a_backfill_run_stops_at_the_cap_and_says_what_remains(dynamo_table: obj
     assert invariant_violations() == []
 
 
-def test_an_unreachable_dynamodb_on_the_backfill_page_is_a_message(unreachable_dynamo: None, admin_users) -> None:
+def test_an_unreachable_dynamodb_on_the_backfill_page_is_a_message(dynamodb_unreachable: object, admin_users) -> None:
     client = client_for(admin_users["changer"])
 
     preview = client.get(url("backfill"), {"preview": "1"})
@@ -172,7 +172,7 @@ def test_the_repair_fixes_every_finding_and_logs_the_code_it_gave(dynamo_table: 
     assert again.context["report"].clean
 
 
-def test_an_unreachable_dynamodb_on_the_audit_page_is_a_message(unreachable_dynamo: None, admin_users) -> None:
+def test_an_unreachable_dynamodb_on_the_audit_page_is_a_message(dynamodb_unreachable: object, admin_users) -> None:
     client = client_for(admin_users["changer"])
 
     for response in (client.get(url("audit"), {"run": "1"}), client.post(url("audit"))):
@@ -232,7 +232,7 @@ def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_change
     from types import SimpleNamespace
 
     from invites import bulk
-    from spaces import dynamodb
+    from tests.faults import client_hook
 
     monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 2)  # two chunks, one transaction each
     bare = [put_legacy_space(name=f"Bare {n}") for n in range(4)]
@@ -245,11 +245,8 @@ def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_change
         error = {"Error": {"Code": "ResourceNotFoundException", "Message": "table gone"}}
         return SimpleNamespace(status_code=400, headers={}), error
 
-    dynamodb.add_client_hook("before-call.dynamodb.TransactWriteItems", table_gone_after_one_transaction)
-    try:
+    with client_hook("before-call.dynamodb.TransactWriteItems", table_gone_after_one_transaction):
         response = client_for(admin_users["changer"]).post(url("backfill"))
-    finally:
-        dynamodb.remove_client_hook("before-call.dynamodb.TransactWriteItems", table_gone_after_one_transaction)
 
     assert response.status_code == 200
     given = [space_id for space_id in bare if stored_code(space_id)]

@@ -322,7 +322,7 @@ def test_recent_actions_on_the_index_link_to_the_space(dynamo_table: object, adm
 
 
 def test_an_unreachable_dynamodb_is_an_error_message_on_the_list_not_a_500(
-    unreachable_dynamo: None, admin_users
+    dynamodb_unreachable: object, admin_users
 ) -> None:
     response = client_for(admin_users["viewer"]).get(url("changelist"))
 
@@ -332,7 +332,7 @@ def test_an_unreachable_dynamodb_is_an_error_message_on_the_list_not_a_500(
 
 
 def test_an_unreachable_dynamodb_is_an_error_message_on_search_and_detail(
-    unreachable_dynamo: None, admin_users
+    dynamodb_unreachable: object, admin_users
 ) -> None:
     client = client_for(admin_users["viewer"])
 

@@ -58,7 +58,7 @@ def _requests(space_id: str, code: str) -> list[tuple[str, str, dict | None]]:
 
 
 def test_an_unreachable_dynamodb_is_503_with_retry_after_everywhere_but_regenerate(
-    api_client, space_people, dynamo_down, caplog
+    api_client, space_people, dynamodb_unreachable, caplog
 ) -> None:
     as_user(api_client, space_people.owner)
     with caplog.at_level(logging.WARNING):

@@ -153,7 +153,7 @@ def test_a_database_failure_gives_the_guides_500_and_logs_the_cause(
     assert space_people.code == old
 
 
-def test_an_unreachable_database_gives_the_guides_500(api_client, space_people, dynamo_down, caplog) -> None:
+def test_an_unreachable_database_gives_the_guides_500(api_client, space_people, dynamodb_unreachable, caplog) -> None:
     with caplog.at_level(logging.ERROR):
         response = as_user(api_client, space_people.owner).post(f"/api/spaces/{space_people.space.id}/invite")
 

@@ -221,16 +221,9 @@ def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
     assert InviteMapping.count("INVITE#NEXT2345") == 1
 
 
-def test_the_audit_of_an_unreachable_endpoint_exits_with_status_two(dynamo_table: object, settings: object) -> None:
-    from devtools.embedded_dynamodb import free_port
-    from spaces.dynamodb import bind_table
-
-    bind_table(host=f"http://127.0.0.1:{free_port()}")
-    try:
-        with pytest.raises(CommandError) as raised:
-            call_command("audit_invite_codes", stdout=io.StringIO())
-    finally:
-        bind_table(binding=dynamo_table)  # type: ignore[arg-type]
+def test_the_audit_of_an_unreachable_endpoint_exits_with_status_two(dynamodb_unreachable: object) -> None:
+    with pytest.raises(CommandError) as raised:
+        call_command("audit_invite_codes", stdout=io.StringIO())
 
     assert raised.value.returncode == 2
     assert "cannot be reached" in str(raised.value)

@@ -197,18 +197,12 @@ def test_a_failing_space_is_logged_the_run_goes_on_and_the_exit_status_is_one(dy
     assert invariant_violations() == []
 
 
-def test_an_unreachable_endpoint_exits_with_status_two_quickly(dynamo_table: object, settings: object) -> None:
+def test_an_unreachable_endpoint_exits_with_status_two_quickly(dynamo_table: object, connect_with) -> None:
     from devtools.embedded_dynamodb import free_port
 
-    settings.DYNAMODB_HOST = f"http://127.0.0.1:{free_port()}"  # type: ignore[attr-defined]
-    from spaces.dynamodb import bind_table
-
-    bind_table()
+    connect_with(DYNAMODB_HOST=f"http://127.0.0.1:{free_port()}")  # the app's retries; the probe is quick anyway
     started = time.monotonic()
-    try:
-        error, _ = run_failing()
-    finally:
-        bind_table(binding=dynamo_table)  # type: ignore[arg-type]
+    error, _ = run_failing()
 
     assert time.monotonic() - started < 10
     assert error.returncode == 2
@@ -216,14 +210,10 @@ def test_an_unreachable_endpoint_exits_with_status_two_quickly(dynamo_table: obj
     assert "\n" not in str(error)
 
 
-def test_a_missing_table_exits_with_status_two(dynamo_table: object, settings: object) -> None:
-    from spaces.dynamodb import bind_table
+def test_a_missing_table_exits_with_status_two(dynamo_table: object, connect_with) -> None:
+    connect_with(DYNAMODB_TABLE="no-such-table")
 
-    bind_table(table_name="no-such-table")
-    try:
-        error, _ = run_failing()
-    finally:
-        bind_table(binding=dynamo_table)  # type: ignore[arg-type]
+    error, _ = run_failing()
 
     assert error.returncode == 2
     assert str(error) == f"DynamoDB table 'no-such-table' does not exist at {dynamo_table.host}"  # type: ignore[attr-defined]

@@ -331,20 +331,19 @@ class IamActions:
             self.seen.add(model.name)
 
 
-def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dynamo_table) -> None:
+def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dynamo_table, client_events) -> None:
     from django.core.management import call_command
 
     from invites import services as engine
     from invites.audit import audit_invite_codes
     from invites.services import space_create
-    from spaces import dynamodb
     from spaces.models import Space
     from spaces.selectors import space_member_count, spaces_of_user
     from spaces.services import space_membership_remove
     from tests.legacy import put_legacy_mapping, put_legacy_space
 
     actions = IamActions()
-    dynamodb.add_client_hook("before-parameter-build.dynamodb", actions)
+    client_events.register("before-parameter-build.dynamodb", actions)
     space = space_create(owner_id="owner", name="Every call")
     change = engine.invite_code_regenerate(space_id=space.id, actor_id="owner")
     engine.space_join_with_code(typed_code=change.new_code, user_id="joiner")
@@ -356,6 +355,6 @@ def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dyn
     put_legacy_mapping(code="DEAD2345", space_id=space.id)  # the audit removes it, checking the space
     audit_invite_codes(repair=True, grace_seconds=0)
     space_membership_remove(space_id=space.id, user_id="joiner")
-    dynamodb.remove_client_hook("before-parameter-build.dynamodb", actions)
+    client_events.unregister("before-parameter-build.dynamodb", actions)
 
     assert actions.seen == documented_iam_actions()

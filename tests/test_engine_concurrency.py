@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -14,7 +14,6 @@ import pytest
 from invites import codes
 from invites import services as engine
 from invites.services import space_create
-from spaces import dynamodb
 from spaces.exceptions import InvalidInviteCode
 from spaces.models import Space
 from tests.invariants import invariant_violations, scan_all
@@ -24,16 +23,14 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
-def jittered_round_trips() -> Iterator[None]:
+def jittered_round_trips(client_events: Any) -> None:
     """Random 0-4 ms before every DynamoDB call, so threads interleave between steps
     the way network latency makes them interleave against real DynamoDB."""
 
     def jitter(**_: object) -> None:
         time.sleep(random.random() * 0.004)
 
-    dynamodb.add_client_hook("before-send.dynamodb", jitter)
-    yield
-    dynamodb.remove_client_hook("before-send.dynamodb", jitter)
+    client_events.register("before-send.dynamodb", jitter)
 
 
 T = TypeVar("T")
@@ -145,7 +142,9 @@ def test_concurrent_creates_forced_onto_colliding_codes_get_unique_codes(
     assert invariant_violations(require_codes=True) == []
 
 
-def stall_thread_at(event_name: str, thread_name: str, arrived: threading.Event, until: threading.Event) -> Any:
+def stall_thread_at(
+    events: Any, event_name: str, thread_name: str, arrived: threading.Event, until: threading.Event
+) -> Any:
     """A botocore hook that holds one named thread at ``event_name`` until ``until`` is set."""
 
     def hold(**_: object) -> None:
@@ -153,15 +152,15 @@ def stall_thread_at(event_name: str, thread_name: str, arrived: threading.Event,
             arrived.set()
             until.wait(timeout=10)
 
-    dynamodb.add_client_hook(event_name, hold)
+    events.register(event_name, hold)
     return hold
 
 
-def test_a_regeneration_stalled_after_its_transaction_leaves_one_code(dynamo_table: object) -> None:
+def test_a_regeneration_stalled_after_its_transaction_leaves_one_code(dynamo_table: object, client_events) -> None:
     space = space_create(owner_id="owner", name="Stalled after its transaction")
     arrived, resume = threading.Event(), threading.Event()
     event = "after-call.dynamodb.TransactWriteItems"
-    hook = stall_thread_at(event, "stalled", arrived, resume)
+    hook = stall_thread_at(client_events, event, "stalled", arrived, resume)
     stalled = threading.Thread(
         target=lambda: engine.invite_code_regenerate(space_id=space.id), name="stalled", daemon=True
     )
@@ -174,17 +173,17 @@ def test_a_regeneration_stalled_after_its_transaction_leaves_one_code(dynamo_tab
     finally:
         resume.set()
         stalled.join(timeout=10)
-        dynamodb.remove_client_hook(event, hook)
+        client_events.unregister(event, hook)
 
     assert working_codes(space.id, {later.new_code, later.old_code or ""} - {""}) == {later.new_code}
     assert invariant_violations(require_codes=True) == []
 
 
-def test_a_regeneration_stalled_before_its_transaction_loses_cleanly(dynamo_table: object) -> None:
+def test_a_regeneration_stalled_before_its_transaction_loses_cleanly(dynamo_table: object, client_events) -> None:
     space = space_create(owner_id="owner", name="Stalled before its transaction")
     arrived, resume = threading.Event(), threading.Event()
     event = "before-call.dynamodb.TransactWriteItems"
-    hook = stall_thread_at(event, "stalled", arrived, resume)
+    hook = stall_thread_at(client_events, event, "stalled", arrived, resume)
     results: list[engine.CodeChange] = []
     stalled = threading.Thread(
         target=lambda: results.append(engine.invite_code_regenerate(space_id=space.id)), name="stalled", daemon=True
@@ -197,7 +196,7 @@ def test_a_regeneration_stalled_before_its_transaction_loses_cleanly(dynamo_tabl
     finally:
         resume.set()
         stalled.join(timeout=10)
-        dynamodb.remove_client_hook(event, hook)
+        client_events.unregister(event, hook)
 
     (loser,) = results
     assert loser.applied is False

@@ -12,7 +12,6 @@ same item (``TransactionConflict``); botocore does not retry it, the engine does
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.exceptions
@@ -21,7 +20,6 @@ import urllib3
 
 from invites import services as engine
 from invites.services import space_create
-from spaces import dynamodb
 from spaces.exceptions import AlreadyMember
 from spaces.models import Membership, Space
 from spaces.services import space_membership_add
@@ -31,7 +29,7 @@ from tests.legacy import put_legacy_space
 
 
 @pytest.fixture
-def first_answer_lost() -> Iterator[set[str]]:
+def first_answer_lost(client_events: Any) -> set[str]:
     """For each operation put in the returned set, once: the request reaches DynamoDB, its answer is lost.
 
     That is what a connection reset after the server applied a write looks
@@ -50,9 +48,8 @@ def first_answer_lost() -> Iterator[set[str]]:
         assert applied.status == 200, applied.data
         raise botocore.exceptions.ConnectionClosedError(endpoint_url=request.url)
 
-    dynamodb.add_client_hook("before-send.dynamodb", before_send)
-    yield operations
-    dynamodb.remove_client_hook("before-send.dynamodb", before_send)
+    client_events.register("before-send.dynamodb", before_send)
+    return operations
 
 
 def test_a_regeneration_whose_answer_was_lost_is_applied_once_and_reported_as_applied(
@@ -154,18 +151,13 @@ class ConflictInjector:
 
 
 @pytest.fixture
-def conflicts() -> Iterator[Any]:
-    installed: list[ConflictInjector] = []
-
+def conflicts(client_events: Any) -> Any:
     def inject(times: int) -> ConflictInjector:
         injector = ConflictInjector(times)
-        dynamodb.add_client_hook("before-send.dynamodb", injector)
-        installed.append(injector)
+        client_events.register("before-send.dynamodb", injector)
         return injector
 
-    yield inject
-    for injector in installed:
-        dynamodb.remove_client_hook("before-send.dynamodb", injector)
+    return inject
 
 
 @pytest.mark.parametrize(

@@ -64,27 +64,23 @@ def test_readiness_is_ok_when_the_table_answers(client, dynamo_table) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_readiness_is_503_with_a_reason_when_the_table_is_missing(client, dynamo_table) -> None:
-    dynamodb.bind_table(table_name="no-such-table", host=dynamo_table.host)
-    try:
-        response = client.get("/readyz")
-    finally:
-        dynamodb.bind_table(binding=dynamo_table)
+def test_readiness_is_503_with_a_reason_when_the_table_is_missing(client, dynamo_table, connect_with) -> None:
+    connect_with(DYNAMODB_TABLE="no-such-table")
+
+    response = client.get("/readyz")
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "reason": "dynamodb_table_missing"}
     assert b"no-such-table" not in response.content
 
 
-def test_readiness_fails_fast_when_dynamodb_is_down(client, dynamo_table) -> None:
+def test_readiness_fails_fast_when_dynamodb_is_down(client, dynamo_table, connect_with) -> None:
     dead_endpoint = f"http://127.0.0.1:{free_port()}"
-    dynamodb.bind_table(host=dead_endpoint)
-    try:
-        started = time.monotonic()
-        response = client.get("/readyz")
-        elapsed = time.monotonic() - started
-    finally:
-        dynamodb.bind_table(binding=dynamo_table)
+    connect_with(DYNAMODB_HOST=dead_endpoint)  # with the app's retries: the probe makes one attempt of its own
+
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "reason": "dynamodb_unreachable"}
@@ -279,15 +275,12 @@ def throttled_once() -> Any:
     return before_send
 
 
-def test_throttled_attempts_are_counted_and_retried(dynamo_table) -> None:
+def test_throttled_attempts_are_counted_and_retried(dynamo_table, client_events) -> None:
     space = space_create(owner_id="owner", name="Throttled")
-    hook = throttled_once()
     before = counter("lifestyle_dynamodb_throttles_total", operation="BatchGetItem")
-    dynamodb.add_client_hook("before-send.dynamodb", hook)
-    try:
-        found = dynamodb.get_many([("SPACE#" + space.id, "METADATA")])
-    finally:
-        dynamodb.remove_client_hook("before-send.dynamodb", hook)
+    client_events.register("before-send.dynamodb", throttled_once())
+
+    found = dynamodb.get_many([("SPACE#" + space.id, "METADATA")])
 
     assert len(found) == 1  # botocore retried the throttled attempt
     assert counter("lifestyle_dynamodb_throttles_total", operation="BatchGetItem") == before + 1

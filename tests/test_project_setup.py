@@ -57,11 +57,9 @@ def test_production_settings_start_with_a_real_secret_key() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_create_table_command_creates_the_table_with_its_index_once(moto_server, settings) -> None:
-    from spaces.dynamodb import bind_table
-
+def test_create_table_command_creates_the_table_with_its_index_once(moto_server, connect_with) -> None:
     table_name = f"cmd-{uuid.uuid4().hex[:8]}"
-    bind_table(table_name=table_name, host=moto_server.endpoint_url)
+    connect_with(DYNAMODB_TABLE=table_name, DYNAMODB_HOST=moto_server.endpoint_url)
     first, second = StringIO(), StringIO()
 
     call_command("create_dynamodb_table", stdout=first)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 from argparse import ArgumentParser
-from dataclasses import replace
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, audit_invite_codes
-from invites.backfill import ensure_table_reachable
 from invites.management.commands.backfill_invite_codes import (
     PROBE_CONNECT_TIMEOUT,
     RULE,
@@ -23,7 +21,7 @@ from invites.management.commands.backfill_invite_codes import (
     RUN_RETRY_MODE,
     command_logger,
 )
-from spaces.dynamodb import DynamoUnavailable, bind_table, current_binding
+from spaces.dynamodb import DynamoUnavailable, configure, current_binding, ensure_table_reachable
 
 LABELS = {
     "spaces_without_code": "Spaces without an invite code",
@@ -73,18 +71,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         log, handler = command_logger("invites.commands.audit", self.stdout)
-        previous_binding = current_binding()
         if options["grace_seconds"] < 0:
             raise CommandError("--grace-seconds cannot be negative", returncode=2)
         try:
             self._connect()
-            log.info("Auditing invite codes in DynamoDB table '%s'...", previous_binding.table_name)
+            log.info("Auditing invite codes in DynamoDB table '%s'...", current_binding().table_name)
             report = audit_invite_codes(repair=options["repair"], grace_seconds=options["grace_seconds"])
             self._print(report, log, options["verbosity"], repair=options["repair"])
         except DynamoUnavailable as exc:
             raise CommandError(str(exc), returncode=2) from None
         finally:
-            bind_table(binding=previous_binding)
             log.removeHandler(handler)
         if report.repair_failures:
             raise CommandError(f"{len(report.repair_failures)} repair(s) failed; see above", returncode=1)
@@ -92,9 +88,8 @@ class Command(BaseCommand):
             raise CommandError(f"{report.problem_count} problem(s) found; run with --repair to fix them", returncode=1)
 
     def _connect(self) -> None:
-        base = current_binding()
-        bind_table(binding=replace(base, retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS))
-        ensure_table_reachable(connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT))
+        configure(retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS)  # before the first call, if it is
+        ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
 
     def _print(self, report: AuditReport, log: logging.Logger, verbosity: int, *, repair: bool) -> None:
         log.info("Scanned %d items: %d spaces", report.total_items, report.total_spaces)

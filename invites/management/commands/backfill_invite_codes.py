@@ -13,7 +13,6 @@ import sys
 import threading
 from argparse import ArgumentParser
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -26,9 +25,8 @@ from invites.backfill import (
     JsonReportWriter,
     SpaceOutcome,
     backfill_missing_codes,
-    ensure_table_reachable,
 )
-from spaces.dynamodb import DynamoUnavailable, bind_table, current_binding
+from spaces.dynamodb import DynamoUnavailable, configure, current_binding, ensure_table_reachable
 
 RULE = "=" * 60
 LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
@@ -150,7 +148,6 @@ class Command(BaseCommand):
         if verbosity < 3:
             # The engine's audit line per change would double every per-space line.
             engine_logger.setLevel(logging.WARNING)
-        previous_binding = current_binding()
         report_writer: JsonReportWriter | None = None
         try:
             report_writer = self._open_report(options["report"])
@@ -165,7 +162,6 @@ class Command(BaseCommand):
                 report_writer.close(None, error=str(exc))
             raise CommandError(str(exc), returncode=2) from None
         finally:
-            bind_table(binding=previous_binding)
             engine_logger.setLevel(engine_level)
             log.removeHandler(handler)
         if report_writer is not None:
@@ -182,25 +178,23 @@ class Command(BaseCommand):
             raise CommandError(f"cannot write the report file {path}: {exc.strerror}", returncode=2) from None
 
     def _connect(self, options: dict[str, Any]) -> None:
-        """Bind for the run (adaptive retries, a pool for every thread), then probe the table.
+        """Adaptive retries and a pool for every thread, then a probe of the table.
 
-        The probe opens a TCP connection with a short timeout before any API
-        call, so an unreachable endpoint fails within seconds despite the
-        generous retry policy of the run (and without a second client).
+        The settings apply when this process has not talked to DynamoDB yet (a
+        command run on its own); inside a process that has (the test suite), the
+        process keeps its connection. The probe opens a TCP connection with a
+        short timeout before any API call, so an unreachable endpoint fails within
+        seconds despite the generous retry policy of the run.
         """
-        base = current_binding()
         threads = (options["workers"] or settings.BACKFILL_WORKERS) + (
             options["segments"] or settings.BACKFILL_SEGMENTS
         )
-        bind_table(
-            binding=replace(
-                base,
-                retry_mode=RUN_RETRY_MODE,
-                max_attempts=RUN_MAX_ATTEMPTS,
-                max_pool_connections=max(base.max_pool_connections, threads + 2),
-            )
+        configure(
+            retry_mode=RUN_RETRY_MODE,
+            max_attempts=RUN_MAX_ATTEMPTS,
+            max_pool_connections=max(settings.DYNAMODB_MAX_POOL_CONNECTIONS, threads + 2),
         )
-        ensure_table_reachable(connect_timeout=min(base.connect_timeout, PROBE_CONNECT_TIMEOUT))
+        ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
 
     def _run(
         self, options: dict[str, Any], log: logging.Logger, verbosity: int, report_writer: JsonReportWriter | None
