@@ -50,14 +50,15 @@ from spaces.models import (
     InviteMapping,
     Membership,
     Space,
-    TableFlag,
     utc_now_iso,
 )
+from spaces.services import add_membership_to
+from spaces.table import table_flag_is_set, table_flag_set
 from spaces.transactions import TRANSIENT_REASONS, Transaction, TransactionCancelled
 
 logger = logging.getLogger("invites")
 
-LEGACY_CODES_RECORDED = "legacy-codes-recorded"
+LEGACY_CODES_RECORDED = keys.LEGACY_CODES_RECORDED_FLAG
 
 # Three actions a space (claim, mapping, switch); DynamoDB takes 100 per transaction.
 SPACES_PER_ASSIGNMENT = 33
@@ -85,11 +86,8 @@ class CodeChange:
 @functools.cache
 def _legacy_codes_recorded_cached(table_name: str) -> bool:
     # Only a positive answer is cached (a miss raises): the flag is never unset.
-    with translate_unreachable():
-        try:
-            TableFlag.get(*TableFlag.key(LEGACY_CODES_RECORDED), consistent_read=True)
-        except DoesNotExist:
-            raise LookupError(table_name) from None
+    if not table_flag_is_set(LEGACY_CODES_RECORDED):
+        raise LookupError(table_name)
     return True
 
 
@@ -107,9 +105,7 @@ def legacy_codes_recorded() -> bool:
 
 
 def mark_legacy_codes_recorded(*, by: str) -> None:
-    pk, sk = TableFlag.key(LEGACY_CODES_RECORDED)
-    with translate_unreachable():
-        TableFlag(pk, sk, set_at=utc_now_iso(), set_by=by).save()
+    table_flag_set(LEGACY_CODES_RECORDED, by=by)
     _legacy_codes_recorded_cached.cache_clear()
 
 
@@ -251,21 +247,8 @@ def invite_code_regenerate(
         for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
             old_code = space.invite_code or None
             new_code = _draw_code(check_legacy)
-            now = utc_now_iso()
-            tx = Transaction()
-            _claim_new(tx, "claim", new_code, space_id, now)
-            tx.put("mapping", InviteMapping.build(new_code, space_id, now))
-            tx.update(
-                "space",
-                Space(*Space.key(space_id)),
-                [Space.invite_code.set(new_code), Space.updated_at.set(now)],
-                condition=_holds(old_code),
-                return_old_on_failure=True,
-            )
-            if old_code:
-                tx.delete("old mapping", InviteMapping(*InviteMapping.key(old_code, space_id)))
             try:
-                tx.commit()
+                _regeneration(space_id, old_code, new_code).commit()
             except TransactionCancelled as cancelled:
                 if cancelled.failed("space"):
                     current = _space_from(cancelled.old_item("space"))
@@ -283,6 +266,24 @@ def invite_code_regenerate(
             _log_change(change, actor_id=actor_id, source=source)
             return change
     raise InviteCodeUnavailable(f"Space {space_id} kept changing; try again")
+
+
+def _regeneration(space_id: str, old_code: str | None, new_code: str) -> Transaction:
+    """Claim ``new_code``, map it, switch the space from ``old_code`` to it, unmap ``old_code``."""
+    now = utc_now_iso()
+    tx = Transaction()
+    _claim_new(tx, "claim", new_code, space_id, now)
+    tx.put("mapping", InviteMapping.build(new_code, space_id, now))
+    tx.update(
+        "space",
+        Space(*Space.key(space_id)),
+        [Space.invite_code.set(new_code), Space.updated_at.set(now)],
+        condition=_holds(old_code),
+        return_old_on_failure=True,
+    )
+    if old_code:
+        tx.delete("old mapping", InviteMapping(*InviteMapping.key(old_code, space_id)))
+    return tx
 
 
 # --- assigning codes to spaces without one (backfill, admin, audit) -----------------------------
@@ -567,19 +568,13 @@ def _space_holding(code: str) -> Space:
     raise InvalidInviteCode()
 
 
-def _counted_members(space_id: str) -> int:
-    return Membership.count(keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX))
-
-
 def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
     """Join the space the code opens, as a member: one transaction.
 
     The membership is put only if it does not exist, and only while the space
     still holds the code used and is not owned by the caller; the space's
-    member count moves in the same transaction. Round trips with a claimed
-    code: the claim, the space, the transaction. A space the earlier system
-    wrote has no count yet: its members are counted once (a Query) and the
-    count is stored by the join, conditional on nobody having stored one first.
+    member count moves in the same transaction (:func:`spaces.services.add_membership_to`).
+    Round trips with a claimed code: the claim, the space, the transaction.
     """
     code = _normalized(typed_code)
     with translate_unreachable():
@@ -587,43 +582,32 @@ def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
         for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
             if space.owner_id == user_id:
                 raise AlreadyMember()
-            joined_at = utc_now_iso()
-            if space.member_count is None:
-                new_count = _counted_members(space.id) + 1
-                count_action = Space.member_count.set(new_count)
-                count_condition = Space.member_count.does_not_exist()
-            else:
-                new_count = int(space.member_count) + 1
-                count_action = Space.member_count.add(1)
-                count_condition = Space.member_count.exists()
             tx = Transaction()
-            tx.put(
-                "membership",
-                Membership.build(space.id, user_id, ROLE_MEMBER, joined_at),
-                condition=Membership.pk.does_not_exist(),
-            )
-            tx.update(
-                "space",
-                Space(*Space.key(space.id)),
-                [count_action],
-                condition=_holds(space.invite_code)
-                & (Space.owner_id.does_not_exist() | (Space.owner_id != user_id))
-                & count_condition,
-                return_old_on_failure=True,
+            count = add_membership_to(
+                tx,
+                Membership.build(space.id, user_id, ROLE_MEMBER, utc_now_iso()),
+                space,
+                space_condition=_holds(space.invite_code)
+                & (Space.owner_id.does_not_exist() | (Space.owner_id != user_id)),
             )
             try:
                 tx.commit()
             except TransactionCancelled as cancelled:
-                if cancelled.failed("membership"):
-                    raise AlreadyMember() from None
-                if not cancelled.failed("space"):
-                    raise
-                current = _space_from(cancelled.old_item("space"))
-                if current is None or current.invite_code != space.invite_code:
-                    raise InvalidInviteCode() from None  # gone, or its code was replaced before we joined
-                space = current  # its owner or its count changed: decide again
+                space = _space_after_refused_join(cancelled, space)
                 continue
             logger.info("User %s joined space %s with an invite code", user_id, space.id)
-            space.member_count = new_count
+            space.member_count = count.value
             return space
     raise InviteCodeUnavailable(f"Space {space.id} kept changing; try again")
+
+
+def _space_after_refused_join(cancelled: TransactionCancelled, space: Space) -> Space:
+    """Why a join was refused: raise what the caller must hear, or return the space as it is now."""
+    if cancelled.failed("membership"):
+        raise AlreadyMember() from None
+    if not cancelled.failed("space"):
+        raise cancelled
+    current = _space_from(cancelled.old_item("space"))
+    if current is None or current.invite_code != space.invite_code:
+        raise InvalidInviteCode() from None  # gone, or its code was replaced before we joined
+    return current  # its owner or its count changed: decide again

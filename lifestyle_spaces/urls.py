@@ -1,18 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
 
-from accounts.api import TokenObtainView, TokenRefreshAccessView
-
-# API paths work with and without a trailing slash (the guide's examples have none).
 urlpatterns = [
     path("admin/", admin.site.urls),
-    re_path(r"^api/auth/token/?$", TokenObtainView.as_view(), name="token_obtain_pair"),
-    re_path(r"^api/auth/token/refresh/?$", TokenRefreshAccessView.as_view(), name="token_refresh"),
-    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/", include("spaces.api.urls")),
-    path("api/", include("invites.api.urls")),
+    path("api/", include("api.urls")),
     path("", include("operations.urls")),
 ]
 

@@ -29,8 +29,6 @@ from pynamodb.connection import Connection, TableConnection
 from pynamodb.connection.base import MetaTable
 from pynamodb.exceptions import PynamoDBException
 
-from spaces import keys
-
 logger = logging.getLogger(__name__)
 
 THROTTLING_ERROR_CODES = frozenset(
@@ -197,28 +195,9 @@ def on_every_call(event_name: str, handler: Callable[..., Any]) -> None:
 
 
 def _meta_table(table_name: str) -> MetaTable:
-    return MetaTable(
-        {
-            constants.TABLE_NAME: table_name,
-            constants.KEY_SCHEMA: [
-                {constants.ATTR_NAME: "PK", constants.KEY_TYPE: "HASH"},
-                {constants.ATTR_NAME: "SK", constants.KEY_TYPE: "RANGE"},
-            ],
-            constants.ATTR_DEFINITIONS: [
-                {constants.ATTR_NAME: name, constants.ATTR_TYPE: constants.STRING}
-                for name in ("PK", "SK", "GSI1PK", "GSI1SK")
-            ],
-            constants.GLOBAL_SECONDARY_INDEXES: [
-                {
-                    constants.INDEX_NAME: keys.GSI1_NAME,
-                    constants.KEY_SCHEMA: [
-                        {constants.ATTR_NAME: "GSI1PK", constants.KEY_TYPE: "HASH"},
-                        {constants.ATTR_NAME: "GSI1SK", constants.KEY_TYPE: "RANGE"},
-                    ],
-                }
-            ],
-        }
-    )
+    from spaces.models import table_schema
+
+    return MetaTable(table_schema(table_name))
 
 
 def error_code(exc: BaseException) -> str | None:

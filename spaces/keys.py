@@ -30,6 +30,9 @@ TABLE_FLAG_SK = "FLAG"
 
 GSI1_NAME = "GSI1"
 
+# The table flag set once every code on the table has a claim (the invite engine reads it).
+LEGACY_CODES_RECORDED_FLAG = "legacy-codes-recorded"
+
 
 def space_pk(space_id: str) -> str:
     return f"{SPACE_PREFIX}{space_id}"

@@ -172,3 +172,22 @@ class TableFlag(TableItem):
     @classmethod
     def key(cls, name: str) -> tuple[str, str]:
         return keys.table_flag_pk(name), keys.TABLE_FLAG_SK
+
+
+def table_schema(table_name: str) -> dict[str, Any]:
+    """The table as the models state it, in DynamoDB's terms (CreateTable's and DescribeTable's keys).
+
+    Every item model shares ``PK``/``SK``; :class:`Membership` also carries
+    ``GSI1``. The table is created from this, and PynamoDB's connection is
+    told about the table from it, so the schema is written once: here.
+    """
+    schema = Membership._get_schema()
+    return {
+        "TableName": table_name,
+        "KeySchema": schema["key_schema"],
+        "AttributeDefinitions": schema["attribute_definitions"],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": index["index_name"], "KeySchema": index["key_schema"], "Projection": index["projection"]}
+            for index in schema["global_secondary_indexes"]
+        ],
+    }

@@ -7,7 +7,11 @@ there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 
 from spaces import keys
 from spaces.dynamodb import translate_unreachable
@@ -29,6 +33,40 @@ def _counted(space_id: str) -> int:
     return Membership.count(keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX))
 
 
+@dataclass(frozen=True)
+class CountUpdate:
+    """How a transaction moves a space's member count, and the count it assumes."""
+
+    value: int  # the count once the transaction applies
+    action: Action
+    condition: Condition  # the count is still as read: absent, or present
+
+
+def _count_plus_one(space: Space) -> CountUpdate:
+    if space.member_count is None:
+        # A space the earlier system wrote: counted once, stored if nobody stored a count first.
+        value = _counted(space.id) + 1
+        return CountUpdate(value, Space.member_count.set(value), Space.member_count.does_not_exist())
+    return CountUpdate(int(space.member_count) + 1, Space.member_count.add(1), Space.member_count.exists())
+
+
+def add_membership_to(
+    tx: Transaction, membership: Membership, space: Space, *, space_condition: Condition | None = None
+) -> CountUpdate:
+    """Put ``membership`` (if absent) into ``tx`` and count it on ``space`` (if it exists, and ``space_condition``).
+
+    The actions are named ``"membership"`` and ``"space"``; the space's
+    action returns the item as it is when its condition fails.
+    """
+    count = _count_plus_one(space)
+    tx.put("membership", membership, condition=Membership.pk.does_not_exist())
+    condition = Space.pk.exists() & count.condition
+    if space_condition is not None:
+        condition = condition & space_condition
+    tx.update("space", Space(*Space.key(space.id)), [count.action], condition=condition, return_old_on_failure=True)
+    return count
+
+
 def space_membership_add(*, space_id: str, user_id: str, role: str) -> Membership:
     """Add ``user_id`` to the space with ``role``; raises :class:`AlreadyMember` if they are in it."""
     if role not in ROLES:
@@ -38,20 +76,7 @@ def space_membership_add(*, space_id: str, user_id: str, role: str) -> Membershi
         space = _space(space_id)
         for _attempt in range(MAX_ATTEMPTS):
             tx = Transaction()
-            tx.put("membership", membership, condition=Membership.pk.does_not_exist())
-            if space.member_count is None:
-                count = Space.member_count.set(_counted(space_id) + 1)
-                count_condition = Space.member_count.does_not_exist()
-            else:
-                count = Space.member_count.add(1)
-                count_condition = Space.member_count.exists()
-            tx.update(
-                "space",
-                Space(*Space.key(space_id)),
-                [count],
-                condition=Space.pk.exists() & count_condition,
-                return_old_on_failure=True,
-            )
+            add_membership_to(tx, membership, space)
             try:
                 tx.commit()
             except TransactionCancelled as cancelled:

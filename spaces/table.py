@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import time
 
-from invites.services import mark_legacy_codes_recorded
+from pynamodb.exceptions import DoesNotExist
+
 from spaces import keys
-from spaces.dynamodb import DynamoUnavailable, botocore_client, current_binding, is_unreachable, short_reason
+from spaces.dynamodb import (
+    DynamoUnavailable,
+    botocore_client,
+    current_binding,
+    is_unreachable,
+    short_reason,
+    translate_unreachable,
+)
+from spaces.models import TableFlag, table_schema, utc_now_iso
 
 TABLE_ACTIVE_TIMEOUT_SECONDS = 120
 
@@ -14,8 +23,8 @@ TABLE_ACTIVE_TIMEOUT_SECONDS = 120
 def table_create_if_missing() -> bool:
     """Create the table unless it exists; wait until ACTIVE. True if it was created.
 
-    A table created here has no legacy codes, so it is marked as recorded
-    at once and the engine skips the legacy collision check.
+    A table created here has no legacy codes: the flag that says every code
+    has a claim is set at once, so the engine skips the legacy collision check.
     """
     client = botocore_client()
     table_name = current_binding().table_name
@@ -32,7 +41,7 @@ def table_create_if_missing() -> bool:
                 raise DynamoUnavailable(f"table {table_name!r} did not become ACTIVE in time")
             time.sleep(1)
         if created:
-            mark_legacy_codes_recorded(by="create_dynamodb_table")
+            table_flag_set(keys.LEGACY_CODES_RECORDED_FLAG, by="create_dynamodb_table")
         return created
     except DynamoUnavailable:
         raise
@@ -44,23 +53,21 @@ def table_create_if_missing() -> bool:
 
 
 def table_definition(table_name: str) -> dict[str, object]:
-    string_attributes = ("PK", "SK", "GSI1PK", "GSI1SK")
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in string_attributes],
-        "KeySchema": [
-            {"AttributeName": "PK", "KeyType": "HASH"},
-            {"AttributeName": "SK", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": keys.GSI1_NAME,
-                "KeySchema": [
-                    {"AttributeName": "GSI1PK", "KeyType": "HASH"},
-                    {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }
+    """CreateTable's arguments: the models' schema, billed on demand."""
+    return {**table_schema(table_name), "BillingMode": "PAY_PER_REQUEST"}
+
+
+def table_flag_set(name: str, *, by: str) -> None:
+    """Record a fact about the whole table (``TABLEFLAG#<name>``); flags are never unset."""
+    pk, sk = TableFlag.key(name)
+    with translate_unreachable():
+        TableFlag(pk, sk, set_at=utc_now_iso(), set_by=by).save()
+
+
+def table_flag_is_set(name: str) -> bool:
+    with translate_unreachable():
+        try:
+            TableFlag.get(*TableFlag.key(name), consistent_read=True)
+        except DoesNotExist:
+            return False
+    return True

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from devtools.demo import LEGACY_TIMESTAMP
 from spaces import keys
-from spaces.demo import LEGACY_TIMESTAMP
 from spaces.dynamodb import botocore_client, current_binding
 
 

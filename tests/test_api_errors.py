@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from spaces.api import views
+from api import invites as invite_views
+from api import spaces as views
 from tests.api_support import as_user, new_user_id
 
 # --- bodies ---------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def test_a_bug_during_regeneration_is_the_guides_500(api_client, space_people, m
     def broken(**_: object) -> None:
         raise ValueError("internal detail")
 
-    monkeypatch.setattr(views, "invite_code_regenerate", broken)
+    monkeypatch.setattr(invite_views, "invite_code_regenerate", broken)
 
     response = as_user(api_client, space_people.owner).post(f"/api/spaces/{space_people.space.id}/invite")
 

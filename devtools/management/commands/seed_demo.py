@@ -4,7 +4,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from spaces.demo import seed_demo
+from devtools.demo import seed_demo
 from spaces.dynamodb import DynamoUnavailable
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -1,4 +1,4 @@
-"""Settings for the test suite: the real settings, read from a test environment."""
+"""Settings of the test suite: the project's own settings, read from a test environment."""
 
 import os
 

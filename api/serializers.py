@@ -1,4 +1,4 @@
-"""Request validation and response shapes of the spaces API.
+"""Request validation and response shapes of the API.
 
 Serializers validate and rename; they never call DynamoDB. Response bodies
 use camelCase (the guide's ``inviteCode``, ``spaceId``), except the invite
@@ -149,3 +149,12 @@ def members_in_display_order(members: list[Membership]) -> list[Membership]:
     """Owner first, then admins, members, viewers; each group by joining time."""
     rank = {role: index for index, role in enumerate(ROLES)}
     return sorted(members, key=lambda m: (rank.get(m.role, len(ROLES)), m.joined_at or "", m.user_id))
+
+
+class InvitePreviewSerializer(serializers.Serializer):
+    """What a code opens (the join page's "You are invited to ...")."""
+
+    spaceId = serializers.CharField(source="space.id")
+    name = serializers.CharField(source="space.name", allow_null=True)
+    memberCount = serializers.IntegerField(source="member_count")
+    isMember = serializers.BooleanField(source="is_member", help_text="True when the caller already belongs to it.")

@@ -12,7 +12,7 @@ from django.core import signing
 from rest_framework.exceptions import ValidationError
 
 CURSOR_MAX_LENGTH = 512
-_SALT = "spaces.api.list-cursor"
+_SALT = "spaces.api.list-cursor"  # the module's former name; changing it would void issued cursors
 
 
 def _signer(user_id: str) -> signing.Signer:

@@ -106,6 +106,7 @@ def seed_demo(*, stdout: Any = None) -> dict[str, int]:
 
     from invites.services import LEGACY_CODES_RECORDED, space_create, space_join_with_code
     from spaces.models import TableFlag
+    from spaces.services import space_membership_add
 
     user_model = get_user_model()
     users = {}
@@ -126,7 +127,7 @@ def seed_demo(*, stdout: Any = None) -> dict[str, int]:
     ]
     space_join_with_code(typed_code=current[0].invite_code or "", user_id=users["bob"])
     space_join_with_code(typed_code=current[2].invite_code or "", user_id=users["alice"])
-    put_legacy_membership(space_id=current[1].id, user_id=users["bob"], role="admin")
+    space_membership_add(space_id=current[1].id, user_id=users["bob"], role="admin")
 
     legacy_without_code = [
         put_legacy_space(name=name, owner_id=users[owner])
