@@ -10,12 +10,13 @@ of waiting for each to time out.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pynamodb.exceptions import PynamoDBException
 
 from invites.audit import AuditReport, audit_invite_codes
-from invites.backfill import BackfillReport, SpaceOutcome, backfill_missing_codes
+from invites.backfill import BackfillReport, backfill_missing_codes
 from invites.selectors import space_page, spaces_for_ids
 from invites.services import CodeChange, invite_code_assign_if_missing, invite_code_regenerate
 from spaces.dynamodb import DynamoUnavailable, short_reason
@@ -175,21 +176,17 @@ def invite_codes_backfill_batch(
     (``invites.selectors.MAX_SCAN_REQUESTS_PER_PAGE``); the targeted backfill
     re-reads the spaces strongly consistently and never touches one that has
     a code by then. Writes go in chunks; no chunk starts after ``seconds``.
-    Outcomes are collected as they happen (``on_space``), so a DynamoDB that
+    Outcomes are counted as they happen (``on_space``), so a DynamoDB that
     goes away part way still leaves an exact account of what was changed.
     """
     started = time.monotonic()
     page = space_page(page_size=cap, has_code=False)
     space_ids = [space.id for space in page.spaces]
-    chunk_size = max(len(space_ids) if dry_run else BACKFILL_CHUNK, 1)
     total = BackfillReport(dry_run=dry_run)
-    outcomes: list[SpaceOutcome] = []
-    handled = 0
-    error = None
-    for start in range(0, len(space_ids), chunk_size):
+    handled, error = 0, None
+    for chunk in _backfill_chunks(space_ids, dry_run=dry_run):
         if handled and time.monotonic() - started > seconds:
             break
-        chunk = space_ids[start : start + chunk_size]
         handled += len(chunk)
         try:
             backfill_missing_codes(
@@ -198,20 +195,12 @@ def invite_codes_backfill_batch(
                 limit=len(chunk),
                 actor_id=actor_id,
                 source=source,
-                on_space=outcomes.append,
+                on_space=total.count,
                 collect_changes=False,
             )
         except DynamoUnavailable as exc:
             error = str(exc)
             break
-    for outcome in outcomes:
-        if outcome.status in ("updated", "would_update"):
-            total.updated += 1
-            total.changes.append((outcome.space_id, outcome.name, outcome.new_code))
-        elif outcome.status == "skipped_already_had_code":
-            total.skipped_already_had_code += 1
-        elif outcome.status == "failed":
-            total.failed.append((outcome.space_id, outcome.name, outcome.error or "unknown error"))
     total.total_spaces = total.missing = handled
     total.complete = page.next_cursor is None and handled == len(space_ids) and error is None
     total.seconds = time.monotonic() - started
@@ -222,3 +211,10 @@ def invite_codes_backfill_batch(
         scan_reached_the_end=page.next_cursor is None,
         error=error,
     )
+
+
+def _backfill_chunks(space_ids: list[str], *, dry_run: bool) -> Iterator[list[str]]:
+    """A dry run writes nothing and takes one chunk; a real run goes in chunks of :data:`BACKFILL_CHUNK`."""
+    chunk_size = max(len(space_ids) if dry_run else BACKFILL_CHUNK, 1)
+    for start in range(0, len(space_ids), chunk_size):
+        yield space_ids[start : start + chunk_size]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from invites import backfill
 from invites.audit import audit_invite_codes
 from invites.backfill import BackfillConfigError, RateLimiter, SpaceOutcome, backfill_missing_codes
+from invites.backfill.rate_limit import limit_writes_of_this_thread, limiting_this_thread
 from invites.services import space_create
 from spaces.dynamodb import TableBinding
 from tests.invariants import invariant_violations, stored_code
@@ -199,6 +199,7 @@ def test_kill_9_in_the_middle_then_rerun_with_the_checkpoint_finishes_the_job(
     deadline = time.monotonic() + 60
     while pages_finished(checkpoint) < 2 and time.monotonic() < deadline and slow_run.poll() is None:
         time.sleep(0.05)
+    assert pages_finished(checkpoint) >= 2, "no two pages were checkpointed within 60 s"
     assert slow_run.poll() is None, "the first run ended before it could be killed"
     slow_run.send_signal(signal.SIGKILL)
     slow_run.communicate(timeout=10)
@@ -307,26 +308,29 @@ def test_a_write_larger_than_the_bucket_waits_for_its_whole_cost() -> None:
 
 
 def test_only_threads_of_a_limited_run_wait_for_the_limiter() -> None:
-    acquired: list[str] = []
+    acquired: list[tuple[str, int]] = []
 
     class Recorder(RateLimiter):
         def acquire(self, count: int = 1) -> None:
             acquired.append((threading.current_thread().name, count))
 
-    class Operation:
+    class Write:
         name = "TransactWriteItems"
 
-    three_actions = {"TransactItems": [{"Put": {}}, {"Put": {}}, {"Update": {}}]}
-    backfill._limit_writes_of_this_thread(Operation(), three_actions)
-    backfill._thread_state.limiter = Recorder(1)
-    try:
-        backfill._limit_writes_of_this_thread(Operation(), three_actions)
-        Operation.name = "GetItem"
-        backfill._limit_writes_of_this_thread(Operation(), {})
-    finally:
-        backfill._thread_state.limiter = None
+    class Read:
+        name = "GetItem"
 
-    # Only this limited thread waited, for one token per item written.
+    three_actions = {"TransactItems": [{"Put": {}}, {"Put": {}}, {"Update": {}}]}
+    other_thread = threading.Thread(target=limit_writes_of_this_thread, args=(Write(), three_actions))
+    limit_writes_of_this_thread(Write(), three_actions)
+    with limiting_this_thread(Recorder(1)):
+        limit_writes_of_this_thread(Write(), three_actions)
+        limit_writes_of_this_thread(Read(), {})
+        other_thread.start()
+        other_thread.join()
+    limit_writes_of_this_thread(Write(), three_actions)
+
+    # Only this thread, while limited, waited: for one token per item written.
     assert acquired == [(threading.current_thread().name, 3)]
 
 
