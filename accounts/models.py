@@ -1,15 +1,44 @@
-"""The user model: Django's, with a UUID primary key.
+"""The user model: Django's, with a UUID primary key and the time its credentials last changed.
 
 User ids are written into DynamoDB (``MEMBER#<user_id>``, ``USER#<user_id>``),
 so they must never be reused, even if the relational database is recreated:
 a random UUID guarantees that where an auto-increment integer would not.
 """
 
+from __future__ import annotations
+
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Django records neither a password change nor a deactivation: tokens issued before
+    # this moment are refused (accounts.revocation), so changing a password signs out everywhere.
+    credentials_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self._credentials_changed = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        changed = getattr(self, "_credentials_changed", False) or self._is_being_deactivated()
+        if changed:
+            self.credentials_changed_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "credentials_changed_at"}
+        super().save(*args, **kwargs)
+        if changed:
+            from accounts.revocation import revoke_tokens_issued_before
+
+            self._credentials_changed = False
+            revoke_tokens_issued_before(str(self.id), self.credentials_changed_at)
+
+    def _is_being_deactivated(self) -> bool:
+        if self.is_active or self._state.adding:
+            return False
+        return type(self).objects.filter(pk=self.pk, is_active=True).exists()

@@ -1,54 +1,89 @@
-"""Token endpoints: simplejwt's views, documented, and refresh made safe for deleted users.
+"""Tokens: simplejwt's views and authentication, with lockouts, rotation and revocation.
+
+* Logging in (``POST /api/auth/token/``) is refused with 429 and
+  ``Retry-After`` while the username or the client's address is locked out
+  after too many failures (``accounts.login_guard``).
+* Refreshing rotates the refresh token and blacklists the used one; a
+  refresh token issued before the user's password changed or the user was
+  deactivated is refused, and so is one of a deleted user.
+* Every authenticated request checks that its access token was not issued
+  before such a change (``api.authentication``).
 
 These are the only API views that read the relational database (to check a
-password, or that the refreshed user still exists and is active).
+password, or the refreshed user).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from lifestyle_spaces.api_schema import BAD_INPUT, AccessTokenSerializer, TokenPairSerializer, error
+from accounts.login_guard import client_address, lockout_seconds_left
+from api.authentication import REVOKED, issued_before
+from lifestyle_spaces.api_schema import BAD_INPUT, THROTTLED, AccessTokenSerializer, TokenPairSerializer, error
 
 BAD_CREDENTIALS = error("Wrong credentials, an inactive or deleted user, or an invalid or expired refresh token.")
+LOCKED_OUT = "Too many failed sign-in attempts; try again later"
 
 
 @extend_schema_serializer(component_name="TokenRefresh")
-class RefreshForExistingUserSerializer(TokenRefreshSerializer):
-    """A refresh token, traded for a new access token."""
-
-    # simplejwt looks the user up with ``.get()``: a refresh token of a deleted
-    # user would be a 500; it is a 401 like an inactive user's.
+class RefreshForCurrentCredentialsSerializer(TokenRefreshSerializer):
+    """A refresh token, traded for a new access token and a new refresh token."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
-            return super().validate(attrs)
+            refresh = RefreshToken(attrs["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        try:
+            user = get_user_model().objects.get(pk=refresh.get("user_id"))
         except (ObjectDoesNotExist, DjangoValidationError, ValueError):
+            # simplejwt's .get() would be a 500 for a deleted user; it is a 401 like an inactive one.
             raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from None
+        changed = user.credentials_changed_at
+        if issued_before(refresh, changed.timestamp() if changed else None):
+            raise AuthenticationFailed(REVOKED, code="token_revoked")
+        return super().validate(attrs)
 
 
 @extend_schema_view(
     post=extend_schema(
         summary="Log in: an access and a refresh token",
-        responses={200: TokenPairSerializer, 400: BAD_INPUT, 401: BAD_CREDENTIALS},
+        description="Failed attempts are limited per username and per client address: past the limit, "
+        "429 with Retry-After, whatever the password.",
+        responses={200: TokenPairSerializer, 400: BAD_INPUT, 401: BAD_CREDENTIALS, 429: THROTTLED},
     )
 )
 class TokenObtainView(TokenObtainPairView):
-    pass
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        left = lockout_seconds_left(
+            username=username if isinstance(username, str) else "", address=client_address(request._request)
+        )
+        if left:
+            return Response(
+                {"detail": LOCKED_OUT}, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(left)}
+            )
+        return super().post(request, *args, **kwargs)
 
 
 @extend_schema_view(
     post=extend_schema(
-        summary="A new access token for a refresh token",
+        summary="New tokens for a refresh token (the refresh token is rotated)",
         responses={200: AccessTokenSerializer, 400: BAD_INPUT, 401: BAD_CREDENTIALS},
     )
 )
 class TokenRefreshAccessView(TokenRefreshView):
-    serializer_class = RefreshForExistingUserSerializer
+    serializer_class = RefreshForCurrentCredentialsSerializer

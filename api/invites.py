@@ -49,12 +49,16 @@ UNKNOWN_CODE = "Invite code not found"
 class RegenerateInviteView(APIView):
     # The guide's 500 for any server-side failure of this endpoint (api_errors reads it).
     server_error_detail = REGENERATE_FAILED
+    # Limited per user: every new code is a permanent claim.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "invite_regenerate"
 
     @extend_schema(
         operation_id="spaces_invite_create",
         summary="Give the space a new invite code (owners and admins)",
-        description="The old code stops working at once. Works for spaces that have no code yet.",
-        parameters=[SPACE_ID_PARAMETER],
+        description="The old code stops working at once. Works for spaces that have no code yet. "
+        "Throttled per user (`THROTTLE_INVITE_REGENERATE`).",
+        parameters=[SPACE_ID_PARAMETER, retry_after(429)],
         request=None,
         responses={
             200: InviteCodeSerializer,
@@ -62,6 +66,7 @@ class RegenerateInviteView(APIView):
             401: UNAUTHENTICATED,
             403: error("Only owners and admins can regenerate invite codes."),
             404: NOT_FOUND,
+            429: THROTTLED,
             500: error("Failed to regenerate invite code (a database failure; the cause is logged)."),
         },
     )

@@ -17,6 +17,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 from api.pagination import cursor_decode, cursor_encode
 from api.params import NOT_FOUND, SPACE_ID_PARAMETER, caller_id, valid_space_id
@@ -32,6 +33,7 @@ from api.serializers import (
 from invites.services import space_create
 from lifestyle_spaces.api_schema import (
     BAD_INPUT,
+    THROTTLED,
     UNAUTHENTICATED,
     UNAVAILABLE,
     PagedListAutoSchema,
@@ -54,9 +56,10 @@ NOT_A_MEMBER = error("The caller is not a member of this space.")
     ),
     create=extend_schema(
         summary="Create a space; the caller becomes its owner",
+        description="Throttled per user (`THROTTLE_SPACE_CREATE`).",
         request=SpaceCreateSerializer,
-        parameters=[retry_after(503)],
-        responses={201: SpaceSerializer, 400: BAD_INPUT, 401: UNAUTHENTICATED, 503: UNAVAILABLE},
+        parameters=[retry_after(429, 503)],
+        responses={201: SpaceSerializer, 400: BAD_INPUT, 401: UNAUTHENTICATED, 429: THROTTLED, 503: UNAVAILABLE},
     ),
     retrieve=extend_schema(
         summary="A space, with its invite code for members",
@@ -77,6 +80,13 @@ class SpaceViewSet(viewsets.ViewSet):
     # Everything up to the next slash reaches the view, which answers a
     # malformed id with a JSON 400 instead of letting the URL resolver 404.
     lookup_value_regex = "[^/]+"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Creating is limited per user: every space claims a code, and claims are permanent.
+        if self.action == "create":
+            self.throttle_scope = "space_create"
+            return [ScopedRateThrottle()]
+        return []
 
     def _space_id(self) -> str:
         return valid_space_id(self.kwargs[self.lookup_field])

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
+
+from django.conf import settings
 
 # Upper-case letters and digits without look-alikes: no 0/O, 1/I/L.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -45,3 +49,15 @@ def normalize_typed_code(typed: str) -> str:
 def same_code(stored: str | None, typed: str) -> bool:
     """Codes compare without regard to case (the claim key is case-folded)."""
     return stored is not None and stored.upper() == typed.upper()
+
+
+def fingerprint(code: str | None) -> str:
+    """A short stand-in for a code in the web application's logs: the same code, the same fingerprint.
+
+    Keyed with the secret key, so that the 31^8 possible codes cannot be tried
+    against it offline; case-insensitive like the codes.
+    """
+    if not code:
+        return "(none)"
+    digest = hmac.new(settings.SECRET_KEY.encode(), code.upper().encode(), hashlib.sha256).hexdigest()
+    return f"code#{digest[:10]}"

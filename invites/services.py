@@ -149,11 +149,13 @@ def _holds(code: str | None) -> Condition:
 
 
 def _log_change(change: CodeChange, *, actor_id: str | None, source: str) -> None:
+    # Codes are secrets that open spaces: the log names them by fingerprint only
+    # (the backfill command prints the codes it set on its own output).
     logger.info(
         "Invite code of space %s changed from %s to %s by %s via %s",
         change.space_id,
-        change.old_code or "(none)",
-        change.new_code,
+        codes.fingerprint(change.old_code),
+        codes.fingerprint(change.new_code),
         actor_id or "system",
         source,
     )

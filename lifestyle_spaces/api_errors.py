@@ -24,6 +24,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from operations.middleware import route_label
 from spaces.dynamodb import THROTTLING_ERROR_CODES, DynamoUnavailable, error_code
 from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable, NotAllowed, SpaceNotFound
 
@@ -81,7 +82,8 @@ def _is_overload(exc: Exception) -> bool:
 def _server_failure_response(exc: Exception, context: dict[str, Any]) -> Response:
     view = context.get("view")
     request = context.get("request")
-    where = f"{request.method} {request.path}" if request is not None else "API"
+    # The route pattern, never the path: paths carry invite codes and ids.
+    where = f"{request.method} {route_label(request)}" if request is not None else "API"
     own_detail = getattr(view, "server_error_detail", None)
     if own_detail:
         logger.error("%s failed: %s", where, own_detail, exc_info=exc)

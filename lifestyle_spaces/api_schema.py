@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -72,3 +73,9 @@ class PagedListAutoSchema(AutoSchema):
 
     def _is_list_view(self, serializer: Any = None) -> bool:
         return False
+
+
+class RevocableJWTScheme(SimpleJWTScheme):
+    """The API's authentication is simplejwt's bearer token: documented as such."""
+
+    target_class = "api.authentication.RevocableJWTAuthentication"

@@ -83,7 +83,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    # Refresh tokens are rotated and the used ones blacklisted.
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    # Swagger UI's scripts and styles served from a pinned package, not a CDN.
+    "drf_spectacular_sidecar",
     "accounts",
     "spaces",
     "invites",
@@ -98,6 +102,8 @@ MIDDLEWARE = [
     "operations.middleware.RequestContextMiddleware",
     # Load balancer probes are answered before host validation and the HTTPS redirect.
     "operations.health.ProbeMiddleware",
+    # API bodies over API_MAX_BODY_BYTES (or of unannounced length) are refused before they are read.
+    "lifestyle_spaces.api_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,7 +112,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# One Content-Security-Policy for the API (JSON), the docs (Swagger UI) and the admin: everything
+# from this origin; inline style attributes only (Swagger UI and the admin set some), no inline script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "lifestyle_spaces.urls"
 WSGI_APPLICATION = "lifestyle_spaces.wsgi.application"
@@ -208,14 +232,16 @@ ADMIN_BACKFILL_PER_REQUEST = env_int("ADMIN_BACKFILL_PER_REQUEST", 500)
 ADMIN_BACKFILL_SECONDS = env_float("ADMIN_BACKFILL_SECONDS", 4.0)
 
 # --- REST API -------------------------------------------------------------------
+# The largest API request body accepted; larger ones get 413 before they are read.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Stateless: the token alone identifies the user, no database query.
-        "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
+        "api.authentication.RevocableJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # A JSON API: JSON in, JSON out (no form bodies, no browsable pages).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["lifestyle_spaces.api_limits.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # One place turns engine errors into the documented responses (docs/api.md).
     "EXCEPTION_HANDLER": "lifestyle_spaces.api_errors.api_exception_handler",
@@ -223,6 +249,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "invite_join": os.environ.get("THROTTLE_INVITE_JOIN", "10/min"),
         "invite_preview": os.environ.get("THROTTLE_INVITE_PREVIEW", "10/min"),
+        # Claims are permanent: creating spaces and regenerating codes grow the table for good.
+        "space_create": os.environ.get("THROTTLE_SPACE_CREATE", "10/min"),
+        "invite_regenerate": os.environ.get("THROTTLE_INVITE_REGENERATE", "10/min"),
     },
     "UNAUTHENTICATED_USER": None,
 }
@@ -230,13 +259,30 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
+    # Each refresh hands out a new refresh token; the used one can never be used again.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "SIGNING_KEY": SECRET_KEY,
 }
 
+# Failed sign-ins (accounts.login_guard): past either limit, passwords are not checked for the lockout time.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+
+# The OpenAPI schema and Swagger UI: "public", "staff" (signed in to the admin) or "off".
+API_DOCS = os.environ.get("API_DOCS", "public" if DEBUG else "off").strip().lower()
+if API_DOCS not in {"public", "staff", "off"}:
+    raise ImproperlyConfigured(f"API_DOCS must be 'public', 'staff' or 'off', got {API_DOCS!r}")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifestyle Spaces API",
+    # Swagger UI's files come from drf-spectacular-sidecar (pinned), served as our static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "DESCRIPTION": "Spaces, invite codes and joining.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -276,7 +322,11 @@ if LOG_FORMAT not in {"plain", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "operations.log_context.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "operations.log_context.RequestIdFilter"},
+        "route_not_path": {"()": "operations.log_context.RouteNotPathFilter"},
+        "one_line_warning": {"()": "operations.log_context.OneLineWarningFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s - %(levelname)s - %(request_tag)s%(message)s"},
         "json": {"()": "operations.log_context.JsonFormatter"},
@@ -286,8 +336,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # Django's own 4xx warnings repeat our access line and name the raw path; 5xx stay.
-        "django.request": {"level": "ERROR"},
+        # Django's own 4xx warnings repeat our access line; 5xx stay, naming the route, not the path.
+        "django.request": {"level": "ERROR", "filters": ["route_not_path"]},
+        # A bad Host header is the client's mistake: one WARNING line, not a traceback at ERROR.
+        "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line_warning"]},
         "botocore": {"level": "WARNING"},
         "pynamodb": {"level": "WARNING"},
     },

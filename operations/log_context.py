@@ -46,6 +46,33 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class RouteNotPathFilter(logging.Filter):
+    """Django's own request lines (``django.request``) name the route pattern, not the path.
+
+    Paths carry invite codes and ids; the access log and every other line of
+    ours name the pattern only, and these lines now do too.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if request is not None and isinstance(record.args, tuple):
+            from operations.middleware import route_label  # Django-side; imported once logging runs
+
+            path = request.path.encode("unicode_escape").decode("ascii")
+            record.args = tuple(route_label(request) if arg == path else arg for arg in record.args)
+        return True
+
+
+class OneLineWarningFilter(logging.Filter):
+    """A line about a client's mistake (a bad Host header): one WARNING line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log shippers (``LOG_FORMAT=json``)."""
 

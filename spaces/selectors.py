@@ -49,6 +49,12 @@ def spaces_by_id(space_ids: list[str], *, consistent: bool = False) -> dict[str,
     return {space.id: space for space in spaces}
 
 
+def memberships_of_user(*, user_id: str) -> list[Membership]:
+    """Every membership of the user (GSI1, every page; an index read, so eventually consistent)."""
+    with translate_unreachable():
+        return list(Membership.by_user.query(keys.user_gsi1pk(user_id)))
+
+
 def spaces_of_user(
     *, user_id: str, limit: int, after_space_id: str | None = None
 ) -> tuple[list[tuple[Space, Membership]], str | None]:

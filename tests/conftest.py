@@ -13,6 +13,16 @@ from devtools import embedded_dynamodb
 from spaces import dynamodb
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """Throttle counters and login lockouts (both in the cache) start from zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[embedded_dynamodb.EmbeddedDynamo]:
     server = embedded_dynamodb.start()

@@ -154,7 +154,7 @@ def test_an_invalid_refresh_token_is_401(api_client, db, refresh) -> None:
     assert response.status_code == 401
 
 
-def test_refreshing_for_a_deleted_user_is_401(api_client, user) -> None:
+def test_refreshing_for_a_deleted_user_is_401(api_client, user, dynamo_table) -> None:
     pair = api_client.post("/api/auth/token", {"username": "ada", "password": PASSWORD}, format="json").json()
     user.delete()
 
