@@ -358,3 +358,44 @@ def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dyn
     client_events.unregister("before-parameter-build.dynamodb", actions)
 
     assert actions.seen == documented_iam_actions()
+
+
+# --- request bodies the server refuses before reading them ------------------------------------------------
+
+
+def raw_exchange(server: gunicorn_process.GunicornServer, head: bytes, first_body_bytes: bytes) -> bytes:
+    """Send a request head and the start of a body that never ends; what the server answers meanwhile."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + first_body_bytes)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_a_chunked_body_is_refused_with_411_without_being_read(production_server) -> None:
+    head = (
+        b"POST /api/auth/token/ HTTP/1.1\r\nHost: spaces.example.com\r\nX-Forwarded-Proto: https\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+
+    answer = raw_exchange(production_server, head, b"10000\r\n" + b"{" * 100)  # the rest never comes
+
+    assert answer.startswith(b"HTTP/1.1 411"), answer[:200]
+
+
+def test_a_large_announced_body_is_refused_with_413_without_being_read(production_server) -> None:
+    head = (
+        b"POST /api/auth/token/ HTTP/1.1\r\nHost: spaces.example.com\r\nX-Forwarded-Proto: https\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n"
+    )
+
+    answer = raw_exchange(production_server, head, b"{" * 100)  # 20 MB announced, 100 bytes sent
+
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"larger than" in answer
