@@ -14,18 +14,35 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.common import CallCounter, instrument_every_client
+
 
 def main(spaces: int, bare: int) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifestyle_spaces.test_settings")
+    from devtools import embedded_dynamodb
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     database = os.path.join(tempfile.mkdtemp(prefix="admin-bench-"), "db.sqlite3")
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    server = embedded_dynamodb.start()
+    try:
+        # The process's one connection is made from settings on first use: a fresh table on this server.
+        os.environ["DYNAMODB_HOST"] = server.endpoint_url
+        os.environ["DYNAMODB_TABLE"] = f"admin-bench-{uuid.uuid4().hex[:8]}"
+        _seed_and_time(spaces, bare)
+    finally:
+        server.stop()
+
+
+def _seed_and_time(spaces: int, bare: int) -> None:
     import django
 
     django.setup()
+    # Before the first client is made: every botocore client created from now on counts its calls.
+    calls = CallCounter()
+    instrument_every_client(latency=None, counter=calls)
     from django.conf import settings
     from django.core.management import call_command
     from django.test.utils import setup_test_environment
@@ -35,63 +52,45 @@ def main(spaces: int, bare: int) -> None:
     call_command("migrate", verbosity=0)
 
     from invites import codes
-    from invites.services import forget_cached_table_facts
-    from devtools import embedded_dynamodb
-    from spaces import dynamodb
     from spaces.models import CodeClaim, InviteMapping, Membership, Space, utc_now_iso
     from spaces.table import table_create_if_missing
 
-    server = embedded_dynamodb.start()
-    try:
-        dynamodb.bind_table(table_name=f"admin-bench-{uuid.uuid4().hex[:8]}", host=server.endpoint_url)
-        forget_cached_table_facts()
-        table_create_if_missing()
-        started = time.monotonic()
-        now = utc_now_iso()
-        items: list[Any] = []
-        for number in range(spaces):
-            space_id = uuid.uuid4().hex[:12]
-            if number < bare:
-                items.append(Space.build(space_id, name=f"Bare {number}", owner_id="legacy", created_at=now))
-            else:
-                code = codes.generate_code()
-                items += [
-                    Space.build(space_id, name=f"Space {number}", owner_id="legacy", invite_code=code, created_at=now),
-                    InviteMapping.build(code, space_id, now),
-                    CodeClaim.build(code, space_id, now),
-                ]
-            items.append(Membership.build(space_id, "legacy", "owner", now))
-        for start in range(0, len(items), 500):
-            dynamodb.write_batch(puts=items[start : start + 500])
-        print(
-            f"seeded {spaces} spaces ({bare} without a code), {len(items)} items in {time.monotonic() - started:.1f} s"
-        )
-        _time_pages()
-    finally:
-        server.stop()
+    table_create_if_missing()
+    started = time.monotonic()
+    now = utc_now_iso()
+    items: list[Any] = []
+    for number in range(spaces):
+        space_id = uuid.uuid4().hex[:12]
+        if number < bare:
+            items.append(Space.build(space_id, name=f"Bare {number}", owner_id="legacy", created_at=now))
+        else:
+            code = codes.generate_code()
+            items += [
+                Space.build(space_id, name=f"Space {number}", owner_id="legacy", invite_code=code, created_at=now),
+                InviteMapping.build(code, space_id, now),
+                CodeClaim.build(code, space_id, now),
+            ]
+        items.append(Membership.build(space_id, "legacy", "owner", now))
+    with Space.batch_write() as batch:  # seeding only: the product writes transactions
+        for item in items:
+            batch.save(item)
+    print(f"seeded {spaces} spaces ({bare} without a code), {len(items)} items in {time.monotonic() - started:.1f} s")
+    _time_pages(calls)
 
 
-def _time_pages() -> None:
+def _time_pages(calls: CallCounter) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from spaces import dynamodb
-
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("bench", password="bench-pass-123"))
-    calls: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    dynamodb.add_client_hook("before-call.dynamodb", count)
 
     def timed(label: str, request: Callable[[], Any]) -> Any:
         calls.clear()
         started = time.monotonic()
         response = request()
         elapsed_ms = (time.monotonic() - started) * 1000
-        print(f"{label}: {elapsed_ms:.0f} ms, status {response.status_code}, calls {dict(calls)}")
+        print(f"{label}: {elapsed_ms:.0f} ms, status {response.status_code}, calls {dict(calls.calls)}")
         return response
 
     base = "/admin/invites/dynamospace/"

@@ -1,8 +1,9 @@
 """What every benchmark scenario shares: the seeded table, injected latency, call counting.
 
 Latency and counting are botocore event hooks registered on *every* client
-created in the process (PynamoDB's, boto3's), so the three backfills are
-measured the same way.
+created in the process (PynamoDB's, boto3's), so the three backfills and the
+engine are measured the same way, and no scenario needs a hook the product
+offers for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,7 +28,8 @@ from devtools.embedded_dynamodb import EmbeddedDynamo
 from devtools.embedded_dynamodb import start as start_embedded_dynamo
 from spaces import keys
 
-READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable"})
+# Calls that write (the targets count these); every other call is a read.
+WRITE_OPERATIONS = frozenset({"TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
 SEED_TIMESTAMP = "2024-01-15T10:30:00"
 SEED_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -40,42 +43,77 @@ def env_float(name: str, default: float) -> float:
 
 
 class CallCounter:
-    """DynamoDB API calls by operation (``before-call``: retries are not calls)."""
+    """DynamoDB API calls by operation (``before-call``: retries are not calls), and the items they write.
+
+    ``items_written`` counts, per operation, the actions of each
+    TransactWriteItems and the requests of each BatchWriteItem (one for the
+    other writes), from ``before-parameter-build``, which also fires once a call.
+    """
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.items_written: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __call__(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[model.name] += 1
 
+    def count_items(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name not in WRITE_OPERATIONS:
+            return
+        if model.name == "TransactWriteItems":
+            items = len(params.get("TransactItems", ()))
+        elif model.name == "BatchWriteItem":
+            items = sum(len(requests) for requests in params.get("RequestItems", {}).values())
+        else:
+            items = 1
+        with self._lock:
+            self.items_written[model.name] += items
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.items_written.clear()
+
     def reads(self) -> int:
-        return sum(n for op, n in self.calls.items() if op in READ_OPERATIONS)
+        return sum(n for op, n in self.calls.items() if op not in WRITE_OPERATIONS)
 
     def writes(self) -> int:
-        return sum(n for op, n in self.calls.items() if op not in READ_OPERATIONS)
+        return sum(n for op, n in self.calls.items() if op in WRITE_OPERATIONS)
 
 
-def latency_hook(seconds: float) -> Any:
-    def sleep_before_send(**_: Any) -> None:
-        # A model of DynamoDB's network round trip: the request waits, the CPU does not work.
-        time.sleep(seconds)
+class Latency:
+    """A model of DynamoDB's network round trip: each request waits ``seconds``, the CPU does not work.
 
-    return sleep_before_send
+    A ``before-send`` hook (once per HTTP attempt); ``seconds`` may change
+    between rounds of a scenario.
+    """
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def __call__(self, **_: Any) -> None:
+        if self.seconds > 0:
+            time.sleep(self.seconds)
 
 
-def instrument_every_client(*, latency_seconds: float, counter: CallCounter | None) -> None:
-    """Register the latency and counting hooks on each botocore client created from now on."""
+def instrument_every_client(*, latency: Latency | None, counter: CallCounter | None) -> None:
+    """Register the latency and counting hooks on each botocore client created from now on.
+
+    Every client (PynamoDB's thread-local sessions, boto3's) is made by
+    ``botocore.session.Session.create_client``; wrapping it reaches them all
+    without a hook in the product. Call it before the first client is created.
+    """
     original = botocore.session.Session.create_client
-    hook = latency_hook(latency_seconds) if latency_seconds > 0 else None
 
     def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
         client = original(self, *args, **kwargs)
-        if hook is not None:
-            client.meta.events.register("before-send.dynamodb", hook)
+        if latency is not None:
+            client.meta.events.register("before-send.dynamodb", latency)
         if counter is not None:
             client.meta.events.register("before-call.dynamodb", counter)
+            client.meta.events.register("before-parameter-build.dynamodb", counter.count_items)
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
@@ -106,6 +144,35 @@ def cpu_seconds() -> float:
 
 
 # --- the seeded table ------------------------------------------------------------------------
+
+
+def item_size_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (attribute names plus values; docs "Item sizes and formats").
+
+    Strings and binaries by their bytes, a number by about one byte per two
+    significant digits plus one, a boolean or null one byte, a list or map 3
+    bytes plus one per element and its contents.
+    """
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    (kind, data), *_ = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        return (len(data.strip("-").replace(".", "").strip("0")) + 1) // 2 + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: element}) for element in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(element) for element in data)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + _value_size(element) for name, element in data.items())
+    raise ValueError(f"unknown DynamoDB type {kind!r}")
 
 
 def raw_client(endpoint: str, *, pool: int = 32, parameter_validation: bool = True) -> Any:
@@ -189,7 +256,6 @@ def _items_for(space: PlannedSpace) -> list[dict[str, Any]]:
 
 def create_seeded_table(endpoint: str, table_name: str, count: int, *, threads: int = 8) -> dict[str, Any]:
     """Create the table (legacy codes recorded, as a fresh table is) and BatchWrite the spaces in parallel."""
-    from invites.services import LEGACY_CODES_RECORDED
     from spaces.table import table_definition
 
     client = raw_client(endpoint, pool=threads + 2)
@@ -197,7 +263,7 @@ def create_seeded_table(endpoint: str, table_name: str, count: int, *, threads: 
     client.create_table(**table_definition(table_name))
     items = [
         {
-            "PK": {"S": keys.table_flag_pk(LEGACY_CODES_RECORDED)},
+            "PK": {"S": keys.table_flag_pk(keys.LEGACY_CODES_RECORDED_FLAG)},
             "SK": {"S": keys.TABLE_FLAG_SK},
             "set_at": {"S": SEED_TIMESTAMP},
             "set_by": {"S": "benchmark"},
@@ -220,6 +286,8 @@ def create_seeded_table(endpoint: str, table_name: str, count: int, *, threads: 
         "spaces": count,
         "spaces_without_code": without_code,
         "items": len(items),
+        # What a full Scan reads (its read units), before any scenario wrote to the table.
+        "bytes": sum(item_size_bytes(item) for item in items),
         "seconds": round(time.monotonic() - started, 2),
     }
 
@@ -243,6 +311,20 @@ def count_spaces_without_code(endpoint: str, table_name: str) -> int:
 
 def drop_table(endpoint: str, table_name: str) -> None:
     raw_client(endpoint).delete_table(TableName=table_name)
+
+
+def server_cpu_seconds(server: EmbeddedDynamo) -> float:
+    """User + system CPU time of the embedded DynamoDB (its gunicorn master and worker), from /proc."""
+    from devtools.gunicorn_process import child_pids
+
+    total = 0.0
+    for pid in (server.process.pid, *child_pids(server.process.pid)):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
 
 
 def start_moto_server(*, threads: int = 16) -> EmbeddedDynamo:

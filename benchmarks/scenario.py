@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks.common import (
     CallCounter,
+    Latency,
     cpu_seconds,
     env_float,
     env_int,
@@ -69,6 +70,8 @@ def measured(counter: CallCounter, run: Callable[[], None]) -> dict[str, Any]:
         "cpu_user_seconds": round(times_after.user - times_before.user, 3),
         "cpu_system_seconds": round(times_after.system - times_before.system, 3),
         "calls": dict(counter.calls),
+        # Items written per write operation: the actions of each transaction, the requests of each batch.
+        "items_written": dict(counter.items_written),
         "reads": counter.reads(),
         "writes": counter.writes(),
         "peak_rss_mib": round(peak_rss_mib(), 1),
@@ -86,7 +89,7 @@ def guide_baseline() -> dict[str, Any]:
     from spaces import keys
 
     counter = CallCounter()
-    instrument_every_client(latency_seconds=LATENCY_SECONDS, counter=counter)
+    instrument_every_client(latency=Latency(LATENCY_SECONDS), counter=counter)
     table = boto3.resource(
         "dynamodb",
         endpoint_url=ENDPOINT,
@@ -146,7 +149,7 @@ def ours() -> dict[str, Any]:
     """
     setup_django()
     counter = CallCounter()
-    instrument_every_client(latency_seconds=LATENCY_SECONDS, counter=counter)
+    instrument_every_client(latency=Latency(LATENCY_SECONDS), counter=counter)
     from django.conf import settings
     from django.core.management import call_command
 
@@ -165,62 +168,92 @@ def ours() -> dict[str, Any]:
 
 
 def floor() -> dict[str, Any]:
-    """A conditional claim and compare-and-set per space, a batch of mappings per 25; nothing else."""
+    """The same parallel scan, then one TransactWriteItems per 33 spaces; nothing else.
+
+    Per space the transaction holds what ours sends: the claim of a new code
+    (``attribute_not_exists``), its ``INVITE#`` mapping, and the switch of the
+    space's code conditional on the space existing without one (returning the
+    old item on failure). A cancelled transaction (a code collision, a space
+    that got a code meanwhile: neither happens on this table) draws new codes
+    for the spaces that can still take one and is sent again.
+    """
     from spaces import keys
 
     segments = env_int("BACKFILL_SEGMENTS", 4)
     workers = env_int("BACKFILL_WORKERS", 8)
     page_size = env_int("BACKFILL_PAGE_SIZE", 1000)
+    per_transaction = 33  # three actions a space; DynamoDB takes 100 per transaction
     counter = CallCounter()
-    instrument_every_client(latency_seconds=LATENCY_SECONDS, counter=counter)
+    instrument_every_client(latency=Latency(LATENCY_SECONDS), counter=counter)
     # The generic client settings ours has: PynamoDB turns botocore's parameter
     # validation off (about 6% of a call's instructions), so the floor does too.
     client = raw_client(ENDPOINT, pool=workers + segments + 2, parameter_validation=False)
     alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    cancelled_error = client.exceptions.TransactionCanceledException
 
-    def fix(chunk: list[dict[str, Any]]) -> None:
-        now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        claimed = []
-        for item in chunk:
-            space_id = item["id"]["S"]
-            code = "".join(secrets.choice(alphabet) for _ in range(8))
-            client.put_item(
-                TableName=TABLE,
-                Item={
-                    "PK": {"S": keys.code_claim_pk(code)},
-                    "SK": {"S": keys.CODE_CLAIM_SK},
-                    "space_id": {"S": space_id},
-                    "code": {"S": code},
-                    "created_at": {"S": now},
-                },
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-            claimed.append((space_id, code))
-        client.batch_write_item(
-            RequestItems={
-                TABLE: [
-                    {
-                        "PutRequest": {
-                            "Item": {
-                                "PK": {"S": keys.invite_pk(code)},
-                                "SK": {"S": keys.invite_sk(space_id)},
-                                "space_id": {"S": space_id},
-                                "created_at": {"S": now},
-                            }
-                        }
-                    }
-                    for space_id, code in claimed
+    def actions(space_id: str, code: str, now: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {
+                        "PK": {"S": keys.code_claim_pk(code)},
+                        "SK": {"S": keys.CODE_CLAIM_SK},
+                        "space_id": {"S": space_id},
+                        "code": {"S": code},
+                        "created_at": {"S": now},
+                    },
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {
+                        "PK": {"S": keys.invite_pk(code)},
+                        "SK": {"S": keys.invite_sk(space_id)},
+                        "space_id": {"S": space_id},
+                        "created_at": {"S": now},
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"PK": {"S": keys.space_pk(space_id)}, "SK": {"S": keys.SPACE_METADATA_SK}},
+                    "UpdateExpression": "SET invite_code = :code, updated_at = :now",
+                    "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(invite_code)",
+                    "ExpressionAttributeValues": {":code": {"S": code}, ":now": {"S": now}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+
+    def fix(chunk: list[str]) -> None:
+        pending = chunk
+        for _attempt in range(5):
+            if not pending:
+                return
+            now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            codes: dict[str, str] = {}
+            for space_id in pending:
+                code = "".join(secrets.choice(alphabet) for _ in range(8))
+                while code in codes.values():
+                    code = "".join(secrets.choice(alphabet) for _ in range(8))
+                codes[space_id] = code
+            items = [action for space_id in pending for action in actions(space_id, codes[space_id], now)]
+            try:
+                client.transact_write_items(TransactItems=items)
+                return
+            except cancelled_error as exc:
+                reasons = exc.response.get("CancellationReasons", [])
+                # Drop the spaces whose switch failed (they have a code now); the rest draw again.
+                pending = [
+                    space_id
+                    for index, space_id in enumerate(pending)
+                    if len(reasons) <= 3 * index + 2 or reasons[3 * index + 2].get("Code") != "ConditionalCheckFailed"
                 ]
-            }
-        )
-        for space_id, code in claimed:
-            client.update_item(
-                TableName=TABLE,
-                Key={"PK": {"S": keys.space_pk(space_id)}, "SK": {"S": keys.SPACE_METADATA_SK}},
-                UpdateExpression="SET invite_code = :code, updated_at = :now",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(invite_code)",
-                ExpressionAttributeValues={":code": {"S": code}, ":now": {"S": now}},
-            )
+        raise RuntimeError(f"floor: {len(pending)} spaces kept being cancelled")
 
     def scan_segment(pool: ThreadPoolExecutor, segment: int) -> None:
         kwargs: dict[str, Any] = {
@@ -235,9 +268,10 @@ def floor() -> dict[str, Any]:
             kwargs.update(Segment=segment, TotalSegments=segments)
         page: dict[str, Any] | None = client.scan(**kwargs)
         while page is not None:
-            missing = [item for item in page["Items"] if "invite_code" not in item]
+            missing = [item["id"]["S"] for item in page["Items"] if "invite_code" not in item]
             futures: list[Future[None]] = [
-                pool.submit(fix, missing[start : start + 25]) for start in range(0, len(missing), 25)
+                pool.submit(fix, missing[start : start + per_transaction])
+                for start in range(0, len(missing), per_transaction)
             ]
             upcoming = None
             if "LastEvaluatedKey" in page:
@@ -254,6 +288,7 @@ def floor() -> dict[str, Any]:
     result = measured(counter, run)
     result["workers"] = workers
     result["segments"] = segments
+    result["spaces_per_transaction"] = per_transaction
     return result
 
 
@@ -276,63 +311,82 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def engine() -> dict[str, Any]:
-    """p50/p95 of regenerate, create, join and resolve on a table of many spaces."""
+    """p50/p95 of regenerate, create, join and resolve on a table of BENCH_ENGINE_SPACES spaces.
+
+    Two rounds: without injected latency (where the table's size would show)
+    and with BENCH_LATENCY_MS per call.
+    """
     setup_django()
-    latency = {"seconds": 0.0}
+    latency = Latency(0.0)  # switched between rounds
     counter = CallCounter()
-
-    # Latency is switched between rounds, so the hook reads it each call.
-    def adjustable_latency(**_: Any) -> None:
-        if latency["seconds"]:
-            time.sleep(latency["seconds"])
-
-    instrument_every_client(latency_seconds=0, counter=counter)
-    from spaces import dynamodb
-
-    dynamodb.add_client_hook("before-send.dynamodb", adjustable_latency)
-    from invites.services import invite_code_regenerate, invite_code_resolve, space_join_with_code
-    from spaces.services import space_create
+    instrument_every_client(latency=latency, counter=counter)
+    from invites.services import (
+        invite_code_regenerate,
+        invite_code_resolve,
+        legacy_codes_recorded,
+        space_create,
+        space_join_with_code,
+    )
 
     ops_per_kind = env_int("BENCH_ENGINE_OPS", 100)
-    planned = [space for space in plan_spaces(env_int("BENCH_ENGINE_SPACES", 50_000), share_without_code=0.1)]
+    planned = list(plan_spaces(env_int("BENCH_ENGINE_SPACES", 50_000), share_without_code=0.1))
     with_code = [space for space in planned if space.code]
-    # Disjoint spaces per operation and per round, so no operation sees another's change.
-    pools = {
-        kind: with_code[index::8] for index, kind in enumerate(("regen0", "regen1", "join0", "join1", "res0", "res1"))
-    }
-    invite_code_resolve(typed_code=with_code[0].code or "")  # warm the connection and the table flag
+    # Disjoint spaces per operation, so no operation sees another's change.
+    # Joins get half, so that even on a table of 500 spaces each join meets a
+    # space nobody joined yet (seeded spaces have no member count: the first
+    # join counts the members, one Query). A small table has fewer spaces than
+    # regenerations and resolutions: a space is then regenerated again (each
+    # regeneration reads it first) or resolved again.
+    pools = {"join": with_code[0::2], "regenerate": with_code[1::4], "resolve": with_code[3::4]}
+    # Warm the connection and the cached table flag, so the first operation measured pays for neither.
+    invite_code_resolve(typed_code=with_code[0].code or "")
+    legacy_codes_recorded()
 
-    def timed(kinds: dict[str, Callable[[int], object]]) -> dict[str, Any]:
+    def pick(kind: str, n: int) -> Any:
+        pool = pools[kind]
+        return pool[n % len(pool)]
+
+    def timed(kinds: dict[str, Callable[[int], object]], offset: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for kind, operation in kinds.items():
             samples = []
-            counter.calls.clear()
-            for n in range(ops_per_kind):
+            counter.clear()
+            for n in range(offset, offset + ops_per_kind):
                 started = time.perf_counter()
                 operation(n)
                 samples.append(time.perf_counter() - started)
-            out[kind] = {**percentiles(samples), "calls_per_op": round(sum(counter.calls.values()) / ops_per_kind, 2)}
+            out[kind] = {
+                **percentiles(samples),
+                "calls_per_op": round(sum(counter.calls.values()) / ops_per_kind, 2),
+                "calls_per_op_by_operation": {
+                    op: round(count / ops_per_kind, 2) for op, count in sorted(counter.calls.items())
+                },
+                "items_written_per_op": round(sum(counter.items_written.values()) / ops_per_kind, 2),
+            }
         return out
 
+    operations: dict[str, Callable[[int], object]] = {
+        "invite_code_regenerate": lambda n: invite_code_regenerate(
+            space_id=pick("regenerate", n).space_id, actor_id="bench"
+        ),
+        "space_create": lambda n: space_create(owner_id="bench-owner", name=f"Bench {uuid.uuid4().hex[:6]}"),
+        "space_join_with_code": lambda n: space_join_with_code(
+            typed_code=pick("join", n).code or "", user_id=f"joiner-{uuid.uuid4().hex}"
+        ),
+        "invite_code_resolve": lambda n: invite_code_resolve(
+            typed_code=pick("resolve", n).code or "", user_id="visitor"
+        ),
+    }
     rounds: dict[str, Any] = {}
     for round_index, latency_ms in enumerate((0.0, LATENCY_SECONDS * 1000)):
-        latency["seconds"] = latency_ms / 1000
-        suffix = str(round_index)
-        rounds[f"latency_{latency_ms:g}ms"] = timed(
-            {
-                "invite_code_regenerate": lambda n, s=suffix: invite_code_regenerate(
-                    space_id=pools["regen" + s][n].space_id, actor_id="bench"
-                ),
-                "space_create": lambda n: space_create(owner_id="bench-owner", name=f"Bench {uuid.uuid4().hex[:6]}"),
-                "space_join_with_code": lambda n, s=suffix: space_join_with_code(
-                    typed_code=pools["join" + s][n].code or "", user_id=f"joiner-{uuid.uuid4().hex}"
-                ),
-                "invite_code_resolve": lambda n, s=suffix: invite_code_resolve(
-                    typed_code=pools["res" + s][n].code or "", user_id="visitor"
-                ),
-            }
-        )
-    return {"rounds": rounds, "ops_per_kind": ops_per_kind, "peak_rss_mib": round(peak_rss_mib(), 1)}
+        latency.seconds = latency_ms / 1000
+        rounds[f"latency_{latency_ms:g}ms"] = timed(operations, round_index * ops_per_kind)
+    return {
+        "rounds": rounds,
+        "ops_per_kind": ops_per_kind,
+        "spaces": len(planned),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+    }
 
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
