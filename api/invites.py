@@ -21,13 +21,23 @@ from rest_framework.views import APIView
 from api.params import NOT_FOUND, SPACE_ID_PARAMETER, caller_id, valid_space_id
 from api.serializers import (
     InviteCodeSerializer,
+    InviteCodeStateSerializer,
+    InviteCodeWithPolicySerializer,
+    InvitePolicyChangeSerializer,
+    InvitePolicySerializer,
     InvitePreviewSerializer,
     JoinSerializer,
     SpaceForViewer,
     SpaceSerializer,
 )
 from invites import codes
-from invites.services import invite_code_regenerate, invite_code_resolve, space_join_with_code
+from invites.policies import InvitePolicy, now_epoch
+from invites.services import (
+    invite_code_policy_update,
+    invite_code_regenerate,
+    invite_code_resolve,
+    space_join_with_code,
+)
 from lifestyle_spaces.api_schema import (
     BAD_INPUT,
     THROTTLED,
@@ -47,21 +57,28 @@ UNKNOWN_CODE = "Invite code not found"
 
 
 class RegenerateInviteView(APIView):
-    # The guide's 500 for any server-side failure of this endpoint (api_errors reads it).
-    server_error_detail = REGENERATE_FAILED
     # Limited per user: every new code is a permanent claim.
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "invite_regenerate"
+
+    @property
+    def server_error_detail(self) -> str | None:
+        """The guide's 500 text for any server-side failure of a regeneration (api_errors reads it)."""
+        return REGENERATE_FAILED if self.request.method == "POST" else None
 
     @extend_schema(
         operation_id="spaces_invite_create",
         summary="Give the space a new invite code (owners and admins)",
         description="The old code stops working at once. Works for spaces that have no code yet. "
+        "Without a body (or with an empty one) the code never expires and has no limit, as in the guide, "
+        "and the answer has the guide's two fields; with a policy it adds `expires_at` and `max_uses`. "
         "Throttled per user (`THROTTLE_INVITE_REGENERATE`).",
         parameters=[SPACE_ID_PARAMETER, retry_after(429)],
-        request=None,
+        request=InvitePolicySerializer,
         responses={
-            200: InviteCodeSerializer,
+            200: OpenApiResponse(
+                InviteCodeWithPolicySerializer, description="The guide's two fields; the policy fields with one."
+            ),
             400: BAD_INPUT,
             401: UNAUTHENTICATED,
             403: error("Only owners and admins can regenerate invite codes."),
@@ -71,16 +88,63 @@ class RegenerateInviteView(APIView):
         },
     )
     def post(self, request: Request, space_id: str) -> Response:
-        space_id = valid_space_id(space_id)
-        user_id = caller_id(request)
-        space, membership = space_with_membership(space_id=space_id, user_id=user_id)
-        space_require_invite_manager(role=space_role_of(space=space, membership=membership, user_id=user_id))
-        change = invite_code_regenerate(space_id=space_id, space=space, actor_id=user_id, source="api")
+        policy = _policy_from(request)
+        space, user_id = _space_managed_by_caller(request, space_id)
+        change = invite_code_regenerate(space_id=space.id, space=space, actor_id=user_id, source="api", policy=policy)
         if not change.new_code:  # pragma: no cover - regeneration always ends with a code
-            raise RuntimeError(f"regeneration of space {space_id} ended without a code")
+            raise RuntimeError(f"regeneration of space {space.id} ended without a code")
         # When another regeneration won the race (applied=False), its code is
         # just as fresh relative to this request: return it.
-        return Response(InviteCodeSerializer(InviteCodeSerializer.for_code(change.new_code)).data)
+        if policy.is_default:
+            return Response(InviteCodeSerializer(InviteCodeSerializer.for_code(change.new_code)).data)
+        space.invite_code = change.new_code
+        space.invite_expires_at, space.invite_max_uses = policy.expires_at, policy.max_uses
+        return Response(InviteCodeWithPolicySerializer(InviteCodeWithPolicySerializer.for_space(space)).data)
+
+    @extend_schema(
+        operation_id="spaces_invite_partial_update",
+        summary="Change the current code's policy without replacing it (owners and admins)",
+        description="`expires_in` counts from now; a `max_uses` at or below the uses so far means used up; "
+        "`paused: true` stops the code until set back to false. A code that does not work answers exactly "
+        "as a replaced one (join 400 `Invalid invite code`, preview 404).",
+        parameters=[SPACE_ID_PARAMETER, retry_after(429, 503)],
+        request=InvitePolicyChangeSerializer,
+        responses={
+            200: InviteCodeStateSerializer,
+            400: BAD_INPUT,
+            401: UNAUTHENTICATED,
+            403: error("Only owners and admins can change invite codes."),
+            404: NOT_FOUND,
+            409: error("The space has no invite code yet: regenerate one first."),
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
+    )
+    def patch(self, request: Request, space_id: str) -> Response:
+        change = InvitePolicyChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        space, user_id = _space_managed_by_caller(request, space_id)
+        updated = invite_code_policy_update(space_id=space.id, space=space, actor_id=user_id, **change.validated_data)
+        return Response(InviteCodeStateSerializer(InviteCodeStateSerializer.for_space(updated)).data)
+
+
+def _policy_from(request: Request) -> InvitePolicy:
+    payload = InvitePolicySerializer(data=request.data if request.data else {})
+    payload.is_valid(raise_exception=True)
+    expires_in = payload.validated_data.get("expires_in")
+    return InvitePolicy(
+        expires_at=now_epoch() + expires_in if expires_in is not None else None,
+        max_uses=payload.validated_data.get("max_uses"),
+    )
+
+
+def _space_managed_by_caller(request: Request, space_id: str) -> tuple[Space, str]:
+    """The space, read with the caller's membership, if the caller may manage its invite code."""
+    space_id = valid_space_id(space_id)
+    user_id = caller_id(request)
+    space, membership = space_with_membership(space_id=space_id, user_id=user_id)
+    space_require_invite_manager(role=space_role_of(space=space, membership=membership, user_id=user_id))
+    return space, user_id
 
 
 class JoinView(APIView):

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from invites.policies import MAX_EXPIRES_IN_SECONDS, MAX_USES, InvitePolicy, expires_at_iso, uses_of
 from spaces.models import ROLE_OWNER, ROLES, Membership, Space
 
 DEFAULT_SPACE_TYPE = "workspace"
@@ -94,6 +95,27 @@ class SpaceForViewer:
         # Members see the code (the guide's FAQ); nobody else ever does.
         return self.space.invite_code if self.role is not None else None
 
+    @property
+    def invite_policy(self) -> InvitePolicy | None:
+        """The code's policy, for members of a space that has a code."""
+        return InvitePolicy.of(self.space) if self.role is not None and self.space.invite_code else None
+
+    @property
+    def invite_expires_at(self) -> str | None:
+        return expires_at_iso(self.invite_policy.expires_at) if self.invite_policy else None
+
+    @property
+    def invite_max_uses(self) -> int | None:
+        return self.invite_policy.max_uses if self.invite_policy else None
+
+    @property
+    def invite_uses(self) -> int | None:
+        return uses_of(self.space) if self.invite_policy else None
+
+    @property
+    def invite_paused(self) -> bool | None:
+        return self.invite_policy.paused if self.invite_policy else None
+
 
 class SpaceSummarySerializer(serializers.Serializer):
     spaceId = serializers.CharField(source="space.id")
@@ -117,6 +139,18 @@ class SpaceSummarySerializer(serializers.Serializer):
 
 class SpaceSerializer(SpaceSummarySerializer):
     memberCount = serializers.IntegerField(source="member_count")
+    inviteExpiresAt = serializers.CharField(
+        source="invite_expires_at", allow_null=True, help_text="Members only: when the code stops working (ISO 8601)."
+    )
+    inviteMaxUses = serializers.IntegerField(
+        source="invite_max_uses", allow_null=True, help_text="Members only: joins the code allows; null: no limit."
+    )
+    inviteUses = serializers.IntegerField(
+        source="invite_uses", allow_null=True, help_text="Members only: joins with the code while it has a limit."
+    )
+    invitePaused = serializers.BooleanField(
+        source="invite_paused", allow_null=True, help_text="Members only: a paused code lets nobody in."
+    )
 
 
 class SpacePageSerializer(serializers.Serializer):
@@ -137,12 +171,95 @@ class MemberListSerializer(serializers.Serializer):
 
 
 class InviteCodeSerializer(serializers.Serializer):
+    """The guide's two fields."""
+
     invite_code = serializers.CharField()
-    invite_url = serializers.CharField()
+    invite_url = serializers.CharField(help_text="`INVITE_URL_BASE` followed by the code; absolute when it is.")
 
     @staticmethod
     def for_code(code: str) -> dict[str, str]:
         return {"invite_code": code, "invite_url": f"{settings.INVITE_URL_BASE}{code}"}
+
+
+class InviteCodeWithPolicySerializer(InviteCodeSerializer):
+    """A code given a policy: the guide's two fields and the policy."""
+
+    # Absent from the answer of a regeneration without a policy, which keeps the guide's two fields.
+    expires_at = serializers.CharField(required=False, allow_null=True, help_text="ISO 8601; null: never.")
+    max_uses = serializers.IntegerField(required=False, allow_null=True, help_text="null: no limit.")
+
+    @staticmethod
+    def for_space(space: Space) -> dict[str, object]:
+        policy = InvitePolicy.of(space)
+        return {
+            **InviteCodeSerializer.for_code(space.invite_code or ""),
+            "expires_at": expires_at_iso(policy.expires_at),
+            "max_uses": policy.max_uses,
+        }
+
+
+class InviteCodeStateSerializer(InviteCodeWithPolicySerializer):
+    """The current code, its policy and how it is doing (``PATCH .../invite``)."""
+
+    expires_at = serializers.CharField(allow_null=True, help_text="ISO 8601; null: never.")
+    max_uses = serializers.IntegerField(allow_null=True, help_text="null: no limit.")
+    uses = serializers.IntegerField(help_text="Joins with the code while it has a limit.")
+    paused = serializers.BooleanField()
+
+    @staticmethod
+    def for_space(space: Space) -> dict[str, object]:
+        return {
+            **InviteCodeWithPolicySerializer.for_space(space),
+            "uses": uses_of(space),
+            "paused": InvitePolicy.of(space).paused,
+        }
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, nothing else: DRF's IntegerField would also take "5", 5.0 and true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _expires_in_field() -> StrictIntegerField:
+    return StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=60,
+        max_value=MAX_EXPIRES_IN_SECONDS,
+        help_text=f"Seconds from now until the code stops working (60 to {MAX_EXPIRES_IN_SECONDS}); null: never.",
+    )
+
+
+def _max_uses_field() -> StrictIntegerField:
+    return StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_USES,
+        help_text=f"Joins the code allows (1 to {MAX_USES}); null: no limit.",
+    )
+
+
+class InvitePolicySerializer(serializers.Serializer):
+    """Optional body of ``POST .../invite``: the new code's policy. No body: the guide's code."""
+
+    expires_in = _expires_in_field()
+    max_uses = _max_uses_field()
+
+
+class InvitePolicyChangeSerializer(InvitePolicySerializer):
+    """Body of ``PATCH .../invite``: what to change about the current code."""
+
+    paused = StrictBooleanField(required=False, help_text="true stops the code until set back to false.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give at least one of expires_in, max_uses, paused.")
+        return attrs
 
 
 def members_in_display_order(members: list[Membership]) -> list[Membership]:

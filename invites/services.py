@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +32,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
 from invites import codes
+from invites.policies import InvitePolicy, code_works, join_requirements, now_epoch, policy_actions
 from operations import metrics
 from spaces import keys
 from spaces.dynamodb import current_binding, error_code, get_many, is_unreachable, short_reason, translate_unreachable
@@ -40,6 +41,7 @@ from spaces.exceptions import (
     DomainError,
     InvalidInviteCode,
     InviteCodeUnavailable,
+    NoInviteCode,
     SpaceNotFound,
 )
 from spaces.ids import new_space_id
@@ -232,6 +234,7 @@ def invite_code_regenerate(
     space: Space | None = None,
     actor_id: str | None = None,
     source: str = "api",
+    policy: InvitePolicy | None = None,
 ) -> CodeChange:
     """Give the space a new code; its old code stops working at once.
 
@@ -240,7 +243,9 @@ def invite_code_regenerate(
     delete the old code's mapping. Pass ``space`` when the caller has just read
     it (strongly consistent) to save a round trip. When another regeneration
     wins the race, its code is returned (``applied=False``): it is as fresh
-    relative to this request as ours would have been.
+    relative to this request as ours would have been. The new code gets
+    ``policy`` (default: none, the guide's code that works until replaced);
+    its uses start from zero.
     """
     check_legacy = not legacy_codes_recorded()
     with translate_unreachable():
@@ -250,7 +255,7 @@ def invite_code_regenerate(
             old_code = space.invite_code or None
             new_code = _draw_code(check_legacy)
             try:
-                _regeneration(space_id, old_code, new_code).commit()
+                _regeneration(space_id, old_code, new_code, policy or InvitePolicy()).commit()
             except TransactionCancelled as cancelled:
                 if cancelled.failed("space"):
                     current = _space_from(cancelled.old_item("space"))
@@ -270,8 +275,8 @@ def invite_code_regenerate(
     raise InviteCodeUnavailable(f"Space {space_id} kept changing; try again")
 
 
-def _regeneration(space_id: str, old_code: str | None, new_code: str) -> Transaction:
-    """Claim ``new_code``, map it, switch the space from ``old_code`` to it, unmap ``old_code``."""
+def _regeneration(space_id: str, old_code: str | None, new_code: str, policy: InvitePolicy) -> Transaction:
+    """Claim ``new_code``, map it, switch the space from ``old_code`` to it with ``policy``, unmap ``old_code``."""
     now = utc_now_iso()
     tx = Transaction()
     _claim_new(tx, "claim", new_code, space_id, now)
@@ -279,13 +284,88 @@ def _regeneration(space_id: str, old_code: str | None, new_code: str) -> Transac
     tx.update(
         "space",
         Space(*Space.key(space_id)),
-        [Space.invite_code.set(new_code), Space.updated_at.set(now)],
+        [Space.invite_code.set(new_code), Space.updated_at.set(now), *policy_actions(policy, reset_uses=True)],
         condition=_holds(old_code),
         return_old_on_failure=True,
     )
     if old_code:
         tx.delete("old mapping", InviteMapping(*InviteMapping.key(old_code, space_id)))
     return tx
+
+
+# --- changing the policy of the current code ------------------------------------------------------
+
+UNCHANGED = object()
+
+
+def invite_code_policy_update(
+    *,
+    space_id: str,
+    space: Space | None = None,
+    expires_in: Any = UNCHANGED,
+    max_uses: Any = UNCHANGED,
+    paused: Any = UNCHANGED,
+    actor_id: str | None = None,
+) -> Space:
+    """Change the policy of the space's current code without replacing the code.
+
+    ``expires_in`` (seconds, or None for never) counts from now; ``max_uses``
+    (None for no limit) at or below the uses so far means used up; ``paused``
+    stops the code until unpaused. Fields left ``UNCHANGED`` keep their value.
+    One transaction, conditional on the code read: if the code is replaced
+    meanwhile, the change applies to the new code. Raises
+    :class:`NoInviteCode` for a space without a code.
+    """
+    with translate_unreachable():
+        if space is None:
+            space = _space_or_missing(space_id)
+        for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
+            if not space.invite_code:
+                raise NoInviteCode(space_id)
+            policy = _changed_policy(InvitePolicy.of(space), expires_in, max_uses, paused)
+            tx = Transaction()
+            tx.update(
+                "space",
+                Space(*Space.key(space_id)),
+                [*policy_actions(policy, reset_uses=False), Space.updated_at.set(utc_now_iso())],
+                condition=_holds(space.invite_code),
+                return_old_on_failure=True,
+            )
+            try:
+                tx.commit()
+            except TransactionCancelled as cancelled:
+                current = _space_from(cancelled.old_item("space"))
+                if current is None:
+                    raise SpaceNotFound(space_id) from None
+                space = current
+                continue
+            _log_policy(space, policy, actor_id)
+            space.invite_expires_at, space.invite_max_uses = policy.expires_at, policy.max_uses
+            space.invite_paused = policy.paused or None
+            return space
+    raise InviteCodeUnavailable(f"Space {space_id} kept changing; try again")
+
+
+def _log_policy(space: Space, policy: InvitePolicy, actor_id: str | None) -> None:
+    logger.info(
+        "Invite policy of space %s (%s) set by %s: expires_at=%s max_uses=%s paused=%s",
+        space.id,
+        codes.fingerprint(space.invite_code),
+        actor_id or "system",
+        policy.expires_at,
+        policy.max_uses,
+        policy.paused,
+    )
+
+
+def _changed_policy(current: InvitePolicy, expires_in: Any, max_uses: Any, paused: Any) -> InvitePolicy:
+    if expires_in is not UNCHANGED:
+        current = replace(current, expires_at=None if expires_in is None else now_epoch() + int(expires_in))
+    if max_uses is not UNCHANGED:
+        current = replace(current, max_uses=None if max_uses is None else int(max_uses))
+    if paused is not UNCHANGED:
+        current = replace(current, paused=bool(paused))
+    return current
 
 
 # --- assigning codes to spaces without one (backfill, admin, audit) -----------------------------
@@ -544,8 +624,8 @@ def invite_code_resolve(*, typed_code: str, user_id: str | None = None) -> tuple
             member_key = Membership.key(space_id, user_id) if user_id else None
             found = get_many([space_key, member_key] if member_key else [space_key])
             space = _space_from(found.get(space_key))
-            if space is None or not codes.same_code(space.invite_code, code):
-                continue  # gone, or stale: the space holds another code now
+            if space is None or not _opens(space, code):
+                continue  # gone, stale (the space holds another code now), expired, used up or paused
             raw_member = found.get(member_key) if member_key else None
             return space, Membership.from_raw_data(raw_member) if raw_member else None
     raise InvalidInviteCode()
@@ -565,9 +645,14 @@ def _space_holding(code: str) -> Space:
             space = Space.get(*Space.key(space_id), consistent_read=True)
         except DoesNotExist:
             continue
-        if codes.same_code(space.invite_code, code):
+        if _opens(space, code):
             return space
     raise InvalidInviteCode()
+
+
+def _opens(space: Space, code: str) -> bool:
+    """The space holds ``code`` and its policy lets it work now."""
+    return codes.same_code(space.invite_code, code) and code_works(space, now_epoch())
 
 
 def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
@@ -584,13 +669,16 @@ def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
         for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
             if space.owner_id == user_id:
                 raise AlreadyMember()
+            policy_condition, policy_actions_ = join_requirements(space, now_epoch())
             tx = Transaction()
             count = add_membership_to(
                 tx,
                 Membership.build(space.id, user_id, ROLE_MEMBER, utc_now_iso()),
                 space,
                 space_condition=_holds(space.invite_code)
-                & (Space.owner_id.does_not_exist() | (Space.owner_id != user_id)),
+                & (Space.owner_id.does_not_exist() | (Space.owner_id != user_id))
+                & policy_condition,
+                space_actions=policy_actions_,
             )
             try:
                 tx.commit()
@@ -610,6 +698,6 @@ def _space_after_refused_join(cancelled: TransactionCancelled, space: Space) -> 
     if not cancelled.failed("space"):
         raise cancelled
     current = _space_from(cancelled.old_item("space"))
-    if current is None or current.invite_code != space.invite_code:
-        raise InvalidInviteCode() from None  # gone, or its code was replaced before we joined
-    return current  # its owner or its count changed: decide again
+    if current is None or current.invite_code != space.invite_code or not code_works(current, now_epoch()):
+        raise InvalidInviteCode() from None  # gone, replaced, expired, used up or paused before we joined
+    return current  # its owner, its count or its limit changed: decide again

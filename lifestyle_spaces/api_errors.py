@@ -26,7 +26,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from operations.middleware import route_label
 from spaces.dynamodb import THROTTLING_ERROR_CODES, DynamoUnavailable, error_code
-from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable, NotAllowed, SpaceNotFound
+from spaces.exceptions import (
+    AlreadyMember,
+    InvalidInviteCode,
+    InviteCodeUnavailable,
+    NoInviteCode,
+    NotAllowed,
+    SpaceNotFound,
+)
 
 logger = logging.getLogger("api")
 
@@ -42,6 +49,7 @@ _DOMAIN_STATUS: dict[type[Exception], int] = {
     NotAllowed: status.HTTP_403_FORBIDDEN,
     InvalidInviteCode: status.HTTP_400_BAD_REQUEST,
     AlreadyMember: status.HTTP_409_CONFLICT,
+    NoInviteCode: status.HTTP_409_CONFLICT,
 }
 
 

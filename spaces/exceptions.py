@@ -33,6 +33,14 @@ class AlreadyMember(DomainError):
         super().__init__("You are already a member of this space")
 
 
+class NoInviteCode(DomainError):
+    """The space has no code whose policy could be changed (regenerate to give it one)."""
+
+    def __init__(self, space_id: str) -> None:
+        super().__init__(f"Space {space_id} has no invite code; regenerate one first")
+        self.space_id = space_id
+
+
 class InviteCodeUnavailable(DomainError):
     """No fresh code could be claimed within the attempt budget (practically never)."""
 
@@ -43,6 +51,7 @@ __all__ = [
     "DynamoUnavailable",
     "InvalidInviteCode",
     "InviteCodeUnavailable",
+    "NoInviteCode",
     "NotAllowed",
     "SpaceNotFound",
 ]

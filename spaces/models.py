@@ -66,6 +66,12 @@ class Space(TableItem):
     # Ours: kept by the same transactions that add and remove memberships, so showing
     # it costs no Query. Spaces the earlier system wrote lack it until their first join.
     member_count = NumberAttribute(null=True)
+    # Ours, all optional: the policy of the space's one code (absent: the guide's code that
+    # never expires). Set by a regeneration or a policy change, reset by the next regeneration.
+    invite_expires_at = NumberAttribute(null=True)  # epoch seconds
+    invite_max_uses = NumberAttribute(null=True)
+    invite_uses = NumberAttribute(null=True)  # joins with the code, counted while it has a limit
+    invite_paused = BooleanAttribute(null=True)
 
     @classmethod
     def key(cls, space_id: str) -> tuple[str, str]:

@@ -7,6 +7,7 @@ there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pynamodb.exceptions import DoesNotExist
@@ -51,19 +52,31 @@ def _count_plus_one(space: Space) -> CountUpdate:
 
 
 def add_membership_to(
-    tx: Transaction, membership: Membership, space: Space, *, space_condition: Condition | None = None
+    tx: Transaction,
+    membership: Membership,
+    space: Space,
+    *,
+    space_condition: Condition | None = None,
+    space_actions: Sequence[Action] = (),
 ) -> CountUpdate:
     """Put ``membership`` (if absent) into ``tx`` and count it on ``space`` (if it exists, and ``space_condition``).
 
-    The actions are named ``"membership"`` and ``"space"``; the space's
-    action returns the item as it is when its condition fails.
+    The actions are named ``"membership"`` and ``"space"``; ``space_actions``
+    join the count's update; the space's action returns the item as it is
+    when its condition fails.
     """
     count = _count_plus_one(space)
     tx.put("membership", membership, condition=Membership.pk.does_not_exist())
     condition = Space.pk.exists() & count.condition
     if space_condition is not None:
         condition = condition & space_condition
-    tx.update("space", Space(*Space.key(space.id)), [count.action], condition=condition, return_old_on_failure=True)
+    tx.update(
+        "space",
+        Space(*Space.key(space.id)),
+        [count.action, *space_actions],
+        condition=condition,
+        return_old_on_failure=True,
+    )
     return count
 
 

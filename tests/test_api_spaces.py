@@ -32,6 +32,10 @@ SPACE_FIELDS = {
     "isOwner",
     "role",
     "inviteCode",
+    "inviteExpiresAt",
+    "inviteMaxUses",
+    "inviteUses",
+    "invitePaused",
 }
 
 # --- create -------------------------------------------------------------------------------
