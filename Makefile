@@ -52,7 +52,10 @@ clean:
 # package when it is missing (root, or sudo).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: chromium
-test: chromium
+.PHONY: chromium redis-server
+test: chromium redis-server
 chromium:
 	test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+# Shared throttles and lockouts are tested against a real Redis (tests/test_shared_cache.py).
+redis-server:
+	command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)

@@ -75,14 +75,20 @@ def start(
     threads: int = 4,
     timeout: float = 60.0,
     output: IO[bytes] | int | None = subprocess.DEVNULL,
+    cwd: Path | None = None,
 ) -> GunicornServer:
-    """Start gunicorn with the project's config and wait until ``/healthz`` answers."""
+    """Start gunicorn with the project's config and wait until ``/healthz`` answers.
+
+    ``cwd``: run from another directory (as another machine would), with the
+    project on the Python path.
+    """
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
         [sys.executable, "-m", "gunicorn", "-c", str(CONFIG_FILE)],
-        cwd=BASE_DIR,
+        cwd=cwd or BASE_DIR,
         env={
             **env,
+            "PYTHONPATH": str(BASE_DIR),
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(workers),
             "GUNICORN_THREADS": str(threads),

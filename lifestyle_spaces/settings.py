@@ -181,7 +181,14 @@ def _cache_from_url(url: str) -> dict[str, object]:
     """
     parsed = urlparse(url)
     if parsed.scheme in {"redis", "rediss"}:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        # Django's own Redis cache (redis-py): shared by every process and instance. Short
+        # timeouts: a request must not hang on a dead Redis, and /readyz reports it.
+        timeout = env_float("CACHE_TIMEOUT", 1.0)
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": timeout, "socket_timeout": timeout},
+        }
     if parsed.scheme == "file":
         return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": parsed.path}
     if parsed.scheme == "db":
@@ -206,6 +213,13 @@ DYNAMODB_READ_TIMEOUT = env_float("DYNAMODB_READ_TIMEOUT", 5.0)
 DYNAMODB_RETRY_MODE = os.environ.get("DYNAMODB_RETRY_MODE", "standard")
 DYNAMODB_MAX_ATTEMPTS = env_int("DYNAMODB_MAX_ATTEMPTS", 4)
 DYNAMODB_MAX_POOL_CONNECTIONS = env_int("DYNAMODB_MAX_POOL_CONNECTIONS", 16)
+# Refused here, with one line, rather than as a traceback from botocore on the first call.
+if DYNAMODB_HOST and not (urlparse(DYNAMODB_HOST).scheme in {"http", "https"} and urlparse(DYNAMODB_HOST).hostname):
+    raise ImproperlyConfigured(f"DYNAMODB_HOST must be a URL such as http://127.0.0.1:8001, got {DYNAMODB_HOST!r}")
+if DYNAMODB_RETRY_MODE not in {"standard", "adaptive", "legacy"}:
+    raise ImproperlyConfigured(f"DYNAMODB_RETRY_MODE must be standard, adaptive or legacy, got {DYNAMODB_RETRY_MODE!r}")
+if DYNAMODB_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(f"DYNAMODB_MAX_ATTEMPTS must be at least 1, got {DYNAMODB_MAX_ATTEMPTS}")
 
 if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
     # The embedded DynamoDB accepts any signature, but botocore refuses to sign
@@ -223,6 +237,9 @@ BACKFILL_WORKERS = env_int("BACKFILL_WORKERS", 8)  # threads writing codes
 BACKFILL_PAGE_SIZE = env_int("BACKFILL_PAGE_SIZE", 1000)  # items read per scan page (bounds memory)
 # Above this many spaces without a code, per-space log lines need -v 2.
 BACKFILL_PER_SPACE_LOG_LIMIT = env_int("BACKFILL_PER_SPACE_LOG_LIMIT", 1000)
+# How many workers (machines) a split backfill has, when --total-segments is not given: set it
+# beside a Kubernetes Indexed Job's completions or an AWS Batch array's size (0: not split).
+BACKFILL_TOTAL_SEGMENTS = env_int("BACKFILL_TOTAL_SEGMENTS", 0)
 
 # --- Admin pages for spaces (docs/admin.md) ------------------------------------------------
 ADMIN_SPACES_PER_PAGE = env_int("ADMIN_SPACES_PER_PAGE", 50)

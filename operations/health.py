@@ -17,6 +17,7 @@ import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -29,6 +30,7 @@ logger = logging.getLogger("operations.health")
 # A key that never holds an item: reading it proves the table answers and the
 # credentials may read it, at half a read unit.
 READINESS_PROBE_FLAG = "readiness-probe"
+READINESS_CACHE_KEY = "readiness-probe"
 
 _client_lock = threading.Lock()
 _probe_clients: dict[TableBinding, Any] = {}
@@ -90,11 +92,27 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+def cache_unready_reason() -> str | None:
+    """None when the shared cache (Redis, if ``CACHE_URL`` names it) answers; else a short reason.
+
+    Throttles and login lockouts live there: an instance that cannot reach it
+    would let every limit pass, or fail requests.
+    """
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        return None
+    try:
+        cache.get(READINESS_CACHE_KEY)
+    except Exception as exc:  # redis-py's ConnectionError, TimeoutError and the like
+        return _unready("cache_unreachable", exc)
+    return None
+
+
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the table answers a read within ``READINESS_TIMEOUT`` seconds, else 503 with a reason."""
-    reason = table_unready_reason()
+    """Readiness: the table answers a read within ``READINESS_TIMEOUT`` seconds, and the shared cache
+    answers (when it is Redis); else 503 with a reason."""
+    reason = table_unready_reason() or cache_unready_reason()
     if reason is not None:
         return JsonResponse({"status": "unavailable", "reason": reason}, status=503)
     return JsonResponse({"status": "ok"})
