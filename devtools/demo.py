@@ -9,6 +9,7 @@ DynamoDB only) and tests that reproduce legacy data call them.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from spaces import keys
@@ -100,13 +101,27 @@ def legacy_hex_code() -> str:
     return secrets.choice("abcdef") + secrets.token_hex(4)[:7]
 
 
-def seed_demo(*, stdout: Any = None) -> dict[str, int]:
-    """Users, current spaces with codes and members, legacy spaces without or with old codes."""
+DEMO_SEEDED_FLAG = "demo-seeded"
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What the demo holds; ``walkthrough_space_id`` is Alice's space that Bob is not in yet."""
+
+    created: bool
+    walkthrough_space_id: str
+    counts: dict[str, int]
+
+
+def seed_demo() -> DemoSeed:
+    """Users, current spaces with codes and members, legacy spaces without or with old codes. Idempotent.
+
+    The users are created if missing; the spaces only on a table the demo has
+    not seeded yet (a table flag records it), so a second run adds nothing.
+    """
     from django.contrib.auth import get_user_model
 
-    from invites.services import LEGACY_CODES_RECORDED, space_create, space_join_with_code
-    from spaces.models import TableFlag
-    from spaces.services import space_membership_add
+    from spaces.table import table_flag_is_set
 
     user_model = get_user_model()
     users = {}
@@ -117,18 +132,38 @@ def seed_demo(*, stdout: Any = None) -> dict[str, int]:
             user.set_password(password)
             user.save()
         users[username] = str(user.id)
+    if table_flag_is_set(DEMO_SEEDED_FLAG):
+        return DemoSeed(created=False, walkthrough_space_id=_walkthrough_space_id(users["alice"]), counts={})
+    return _seed_spaces(users)
+
+
+def _walkthrough_space_id(alice: str) -> str:
+    from spaces.selectors import spaces_of_user
+
+    page, _ = spaces_of_user(user_id=alice, limit=100)
+    return next(space.id for space, _membership in page if space.name == WALKTHROUGH_SPACE)
+
+
+WALKTHROUGH_SPACE = "Book Circle"
+
+
+def _seed_spaces(users: dict[str, str]) -> DemoSeed:
+    from invites.services import LEGACY_CODES_RECORDED, space_create, space_join_with_code
+    from spaces.models import TableFlag
+    from spaces.services import space_membership_add
+    from spaces.table import table_flag_set
 
     current = [
         space_create(
             owner_id=users["alice"], name="Alice's Garden Club", description="Seeds and swaps", is_public=True
         ),
-        space_create(owner_id=users["alice"], name="Book Circle", description="One book a month"),
+        # Bob is not in this one: "regenerate as Alice, join as Bob" works on it.
+        space_create(owner_id=users["alice"], name=WALKTHROUGH_SPACE, description="One book a month"),
         space_create(owner_id=users["bob"], name="Running Crew", space_type="team"),
     ]
     space_join_with_code(typed_code=current[0].invite_code or "", user_id=users["bob"])
     space_join_with_code(typed_code=current[2].invite_code or "", user_id=users["alice"])
-    space_membership_add(space_id=current[1].id, user_id=users["bob"], role="admin")
-
+    space_membership_add(space_id=current[2].id, user_id=users["admin"], role="admin")
     legacy_without_code = [
         put_legacy_space(name=name, owner_id=users[owner])
         for name, owner in (
@@ -145,9 +180,11 @@ def seed_demo(*, stdout: Any = None) -> dict[str, int]:
     # The table now holds codes the engine has not claimed: until a backfill or
     # an audit repair records them, new codes are checked against INVITE#.
     TableFlag(*TableFlag.key(LEGACY_CODES_RECORDED)).delete()
-    return {
+    table_flag_set(DEMO_SEEDED_FLAG, by="seed_demo")
+    counts = {
         "users": len(users),
         "current_spaces": len(current),
         "legacy_without_code": len(legacy_without_code),
         "legacy_with_old_codes": len(legacy_with_old_codes),
     }
+    return DemoSeed(created=True, walkthrough_space_id=current[1].id, counts=counts)

@@ -112,7 +112,43 @@ def test_seed_demo_creates_users_current_and_legacy_spaces(dynamo_table, setting
     without_code = [s for s in spaces if not s.invite_code]
     legacy_hex = [s for s in spaces if s.invite_code and re.fullmatch("[0-9a-f]{8}", s.invite_code)]
     assert (len(with_new_codes), len(without_code), len(legacy_hex)) == (3, 4, 2)
-    assert not any(item["PK"].startswith("TABLEFLAG#") for item in scan_all())
+    # Legacy codes are on the table: the flag that would skip their check is gone.
+    assert [item["PK"] for item in scan_all() if item["PK"].startswith("TABLEFLAG#")] == ["TABLEFLAG#demo-seeded"]
+
+
+@pytest.mark.django_db
+def test_seed_demo_twice_adds_nothing_the_second_time(dynamo_table) -> None:
+    first, second = StringIO(), StringIO()
+
+    call_command("seed_demo", stdout=first)
+    items_after_first = sorted((i["PK"], i["SK"]) for i in scan_all())
+    call_command("seed_demo", stdout=second)
+
+    assert sorted((i["PK"], i["SK"]) for i in scan_all()) == items_after_first
+    assert get_user_model().objects.count() == 3
+    assert "already there" in second.getvalue()
+    assert first.getvalue().splitlines()[-1] == second.getvalue().splitlines()[-1]  # the same walk-through space
+
+
+@pytest.mark.django_db
+def test_the_demo_walk_through_works_regenerate_as_alice_join_as_bob(dynamo_table, api_client) -> None:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    space_id = out.getvalue().splitlines()[-1].removeprefix("walkthrough space: ")
+
+    def token(username: str) -> str:
+        answer = api_client.post(
+            "/api/auth/token/", {"username": username, "password": f"{username}-demo-pass"}, format="json"
+        )
+        return answer.json()["access"]
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token('alice')}")
+    code = api_client.post(f"/api/spaces/{space_id}/invite").json()["invite_code"]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token('bob')}")
+    joined = api_client.post("/api/spaces/join", {"invite_code": code}, format="json")
+
+    assert joined.status_code == 200
+    assert joined.json()["spaceId"] == space_id
 
 
 def _raw_spaces() -> list[dict[str, object]]:

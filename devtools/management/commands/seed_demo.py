@@ -11,7 +11,10 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class Command(BaseCommand):
-    help = "Seed demo users and spaces (embedded DynamoDB on 127.0.0.1 only)."
+    help = (
+        "Seed demo users and spaces (embedded DynamoDB on 127.0.0.1 only). Idempotent: users are created "
+        "if missing, spaces only once per table. Prints the id of the walk-through space last."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = urlparse(settings.DYNAMODB_HOST or "").hostname
@@ -22,7 +25,11 @@ class Command(BaseCommand):
                 returncode=2,
             )
         try:
-            counts = seed_demo()
+            seeded = seed_demo()
         except DynamoUnavailable as exc:
             raise CommandError(str(exc), returncode=2) from exc
-        self.stdout.write(", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in counts.items()))
+        if seeded.created:
+            self.stdout.write(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in seeded.counts.items()))
+        else:
+            self.stdout.write("The demo data is already there; nothing added.")
+        self.stdout.write(f"walkthrough space: {seeded.walkthrough_space_id}")
