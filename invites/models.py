@@ -24,5 +24,18 @@ class DynamoSpace(models.Model):
         verbose_name = "space"
         verbose_name_plural = "spaces"
 
+    # Shown for the object in the admin log; set by ``log_subject``.
+    display_name = "space"
+
+    @classmethod
+    def log_subject(cls, *, space_id: str, name: str | None) -> DynamoSpace:
+        """An unsaved stand-in for a space, for ``ModelAdmin.log_change``: its pk is the space id.
+
+        ``space_id=""`` stands for the whole table (an entry about no one space).
+        """
+        subject = cls(pk=space_id)
+        subject.display_name = name or space_id
+        return subject
+
     def __str__(self) -> str:
-        return "space"
+        return self.display_name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.utils.html import escape
 
+from invites.audit import FindingKind
 from invites.services import space_create
 from spaces.models import InviteMapping
 from tests.admin_pages import client_for, message_texts, url
@@ -139,6 +141,18 @@ def test_the_audit_lists_what_it_finds_and_offers_a_repair(dynamo_table: object,
     assert "3 problems" in content and ids["bare"] in content and "OLDCODE2" in content
     assert 'id="audit-repair"' in content
     assert stored_code(ids["bare"]) is None
+
+
+def test_the_audit_page_words_each_finding_as_the_command_does(dynamo_table: object, admin_users) -> None:
+    ids = broken_table()
+
+    response = client_for(admin_users["viewer"]).get(url("audit"), {"run": "1"})
+
+    content = response.content.decode()
+    assert all(escape(kind.label) in content and escape(kind.meaning) in content for kind in FindingKind)
+    detail = url("change", ids["bare"])
+    assert f'<li><a href="{detail}">space {ids["bare"]}</a></li>' in content
+    assert "<li>mapping &#x27;GONE2345&#x27; -&gt; missing space deleted-space</li>" in content
 
 
 def test_viewers_see_the_findings_without_a_repair_button(dynamo_table: object, admin_users) -> None:

@@ -27,7 +27,7 @@ def test_the_admin_index_lists_spaces_under_invites(dynamo_table: object, admin_
 
     assert response.status_code == 200
     content = response.content.decode()
-    assert 'id="app-invites-dynamospace"' in content or "invites-dynamospace" in content
+    assert 'id="invites-dynamospace"' in content
     assert f'href="{url("changelist")}"' in content
     assert ">Invites<" in content and ">Spaces<" in content
 
@@ -116,12 +116,16 @@ def test_cursor_paging_walks_every_space_once_and_back(
     pages: list[list[str]] = []
     addresses: list[str] = []
     address = url("changelist")
-    while address:
+    for _ in range(10):  # three pages are expected: a walk that does not end is a failure, not a hang
         response = client.get(address)
         pages.append(parse(response).row_ids)
         addresses.append(address)
         next_link = response.context["next_url"]
-        address = url("changelist") + next_link if next_link else ""
+        if not next_link:
+            break
+        address = url("changelist") + next_link
+    else:
+        pytest.fail(f"the walk did not end after {len(pages)} pages")
 
     assert [len(rows) for rows in pages] == [2, 2, 1]
     assert {space_id for rows in pages for space_id in rows} == all_ids
@@ -153,6 +157,8 @@ def test_a_page_whose_scan_budget_runs_out_is_short_and_the_walk_still_sees_ever
         if not response.context["next_url"]:
             break
         address = url("changelist") + response.context["next_url"]
+    else:
+        pytest.fail("the walk did not end after 50 pages")
 
     assert sorted(seen) == sorted(all_ids)
     assert short_pages > 0

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from invites import services as engine
-from invites.audit import audit_invite_codes
+from invites.audit import FindingKind, audit_invite_codes
 from invites.services import space_create
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
 from tests.invariants import invariant_violations, resolves_to, stored_code
@@ -136,6 +136,43 @@ def test_the_command_lists_every_kind_and_exits_one_without_repair(dynamo_table:
     assert "INFO - Problems found: 2" in lines
 
 
+def test_the_command_lists_each_finding_on_its_own_line(dynamo_table: object) -> None:
+    ids = make_every_problem()
+    first, second = sorted([ids["first"], ids["second"]])
+
+    _status, lines = run_audit()
+
+    start = lines.index("INFO - Spaces without an invite code: 1")
+    listed = lines[start : start + 12]
+    # The code as its first holder in scan order holds it: either case.
+    listed[9] = listed[9].replace("DUPE2345", "dupe2345")
+    assert listed == [
+        "INFO - Spaces without an invite code: 1",
+        f"INFO -   - space {ids['bare']}",
+        "INFO - Codes without an INVITE# mapping: 1",
+        f"INFO -   - space {ids['unmapped']} code 'ABCD2345'",
+        "INFO - Mappings whose space is missing: 1",
+        "INFO -   - mapping 'GONE2345' -> missing space deleted",
+        "INFO - Stale mappings (the space holds another code): 1",
+        f"INFO -   - mapping 'OLDC2345' -> space {ids['moved']}, which holds '{stored_code(ids['moved'])}'",
+        "INFO - Codes held by two spaces: 1",
+        f"INFO -   - code 'dupe2345' held by {first}, {second}",
+        "INFO - Held codes without a claim: 1",
+        f"INFO -   - space {ids['unclaimed']} code 'a3f9c2d4'",
+    ]
+    assert "INFO - Problems found: 6" in lines
+
+
+def test_each_kind_says_what_it_means_and_what_the_repair_does() -> None:
+    for kind in FindingKind:
+        assert kind.label and kind.meaning and kind.repair, kind
+    assert [kind for kind in FindingKind if kind.harmful] == [
+        FindingKind.SPACES_WITHOUT_CODE,
+        FindingKind.CODES_WITHOUT_MAPPING,
+        FindingKind.DUPLICATE_CODES,
+    ]
+
+
 # --- repairing -----------------------------------------------------------------------------------
 
 
@@ -204,17 +241,17 @@ def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
 ) -> None:
     space = space_create(owner_id="o", name="Live")
     put_legacy_mapping(code="NEXT2345", space_id=space.id)
-    from invites import audit
+    from invites.audit import scan
 
-    real_snapshot = audit._take_snapshot
+    real_snapshot = scan.take_snapshot
 
-    def snapshot_then_switch(grace_seconds: float) -> audit._Snapshot:
+    def snapshot_then_switch(grace_seconds: float) -> scan.Snapshot:
         taken = real_snapshot(grace_seconds)
         # After the scan, the space switches to the code of that mapping.
         Space.get(*Space.key(space.id)).update(actions=[Space.invite_code.set("NEXT2345")])
         return taken
 
-    monkeypatch.setattr(audit, "_take_snapshot", snapshot_then_switch)
+    monkeypatch.setattr(scan, "take_snapshot", snapshot_then_switch)
 
     audit_invite_codes(repair=True, grace_seconds=0)
 

@@ -1,8 +1,10 @@
 """``manage.py audit_invite_codes [--repair]``: find and fix invite-code inconsistencies.
 
-A front door over :func:`invites.audit.audit_invite_codes`. Exit 0 when the
-table is consistent (or every problem was repaired), 1 when problems remain,
-2 when DynamoDB or the table cannot be reached. See docs/backfill.md.
+A front door over :func:`invites.audit.audit_invite_codes`: it parses, calls
+the audit, and renders the findings (their wording is in
+:mod:`invites.audit.findings`). Exit 0 when the table is consistent (or every
+problem was repaired), 1 when problems remain, 2 when DynamoDB or the table
+cannot be reached. See docs/backfill.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, audit_invite_codes
+from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, FindingKind, audit_invite_codes
 from invites.management.commands.backfill_invite_codes import (
     PROBE_CONNECT_TIMEOUT,
     RULE,
@@ -23,44 +25,16 @@ from invites.management.commands.backfill_invite_codes import (
 )
 from spaces.dynamodb import DynamoUnavailable, configure, current_binding, ensure_table_reachable
 
-LABELS = {
-    "spaces_without_code": "Spaces without an invite code",
-    "codes_without_mapping": "Codes without an INVITE# mapping",
-    "mappings_with_missing_space": "Mappings whose space is missing",
-    "stale_mappings": "Stale mappings (the space holds another code)",
-    "duplicate_codes": "Codes held by two spaces",
-    "missing_claims": "Held codes without a claim",
-}
 # Listed one by one at -v 1 up to this many per kind; all of them at -v 2.
 LISTED_PER_KIND = 20
-
-
-def _describe_item(kind: str, item: Any) -> str:
-    if kind == "spaces_without_code":
-        return f"space {item}"
-    if kind in ("codes_without_mapping", "missing_claims"):
-        space_id, code = item
-        return f"space {space_id} code '{code}'"
-    if kind == "mappings_with_missing_space":
-        code, space_id = item
-        return f"mapping '{code}' -> missing space {space_id}"
-    if kind == "stale_mappings":
-        code, space_id, current = item
-        return f"mapping '{code}' -> space {space_id}, which holds '{current or '(none)'}'"
-    code, space_ids = item
-    return f"code '{code}' held by {', '.join(space_ids)}"
+REPAIR_HELP = "Fix what is found. " + " ".join(f"{kind.label}: {kind.repair}." for kind in FindingKind)
 
 
 class Command(BaseCommand):
     help = "Report invite-code inconsistencies in the DynamoDB table; --repair fixes them."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument(
-            "--repair",
-            action="store_true",
-            help="Fix what is found: stale and orphan mappings removed, missing mappings and claims "
-            "written, spaces without a code given one, duplicate codes regenerated.",
-        )
+        parser.add_argument("--repair", action="store_true", help=REPAIR_HELP)
         parser.add_argument(
             "--grace-seconds",
             type=float,
@@ -77,7 +51,9 @@ class Command(BaseCommand):
             self._connect()
             log.info("Auditing invite codes in DynamoDB table '%s'...", current_binding().table_name)
             report = audit_invite_codes(repair=options["repair"], grace_seconds=options["grace_seconds"])
-            self._print(report, log, options["verbosity"], repair=options["repair"])
+            _print_findings(report, log, options["verbosity"])
+            if options["repair"]:
+                _print_repair(report, log)
         except DynamoUnavailable as exc:
             raise CommandError(str(exc), returncode=2) from None
         finally:
@@ -91,28 +67,31 @@ class Command(BaseCommand):
         configure(retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS)  # before the first call, if it is
         ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
 
-    def _print(self, report: AuditReport, log: logging.Logger, verbosity: int, *, repair: bool) -> None:
-        log.info("Scanned %d items: %d spaces", report.total_items, report.total_spaces)
-        for kind, label in LABELS.items():
-            found = getattr(report, kind)
-            log.info("%s: %d", label, len(found))
-            shown = found if verbosity >= 2 else found[:LISTED_PER_KIND] if verbosity == 1 else []
-            for item in shown:
-                log.info("  - %s", _describe_item(kind, item))
-            if len(found) > len(shown) and verbosity >= 1:
-                log.info("  ... and %d more (-v 2 lists all)", len(found) - len(shown))
-        log.info(RULE)
-        if report.clean:
-            log.info("No problems found")
-        else:
-            log.info("Problems found: %d", report.problem_count)
-        if repair:
-            for kind, label in LABELS.items():
-                if report.repaired.get(kind):
-                    log.info("Repaired - %s: %d", label, report.repaired[kind])
-            for kind, subject, error in report.repair_failures:
-                log.error("Repair failed - %s (%s): %s", LABELS.get(kind, kind), subject, error)
-            if report.marked_legacy_codes_recorded:
-                log.info("Every existing invite code is now recorded")
-            if not report.clean and not report.repair_failures:
-                log.info("*** REPAIR COMPLETE ***")
+
+def _print_findings(report: AuditReport, log: logging.Logger, verbosity: int) -> None:
+    log.info("Scanned %d items: %d spaces", report.total_items, report.total_spaces)
+    for kind in FindingKind:
+        found = report.of(kind)
+        log.info("%s: %d", kind.label, len(found))
+        shown = found if verbosity >= 2 else found[:LISTED_PER_KIND] if verbosity == 1 else []
+        for finding in shown:
+            log.info("  - %s", finding.describe())
+        if len(found) > len(shown) and verbosity >= 1:
+            log.info("  ... and %d more (-v 2 lists all)", len(found) - len(shown))
+    log.info(RULE)
+    if report.clean:
+        log.info("No problems found")
+    else:
+        log.info("Problems found: %d", report.problem_count)
+
+
+def _print_repair(report: AuditReport, log: logging.Logger) -> None:
+    for kind in FindingKind:
+        if report.repaired.get(kind):
+            log.info("Repaired - %s: %d", kind.label, report.repaired[kind])
+    for failure in report.repair_failures:
+        log.error("Repair failed - %s", failure.describe())
+    if report.marked_legacy_codes_recorded:
+        log.info("Every existing invite code is now recorded")
+    if not report.clean and not report.repair_failures:
+        log.info("*** REPAIR COMPLETE ***")

@@ -1,10 +1,16 @@
 """The "Spaces" entry of the admin: spaces are DynamoDB items, so every page is ours.
 
-``DynamoSpace`` has no table; this ``ModelAdmin`` replaces the ORM-backed
-views with those in :mod:`invites.admin_views` (same URL names, so the admin
-index, "Recent actions" and breadcrumbs link to them) and states who may do
-what: staff with ``invites.view_invite_code`` read, staff with
+``DynamoSpace`` has no table; :class:`SpaceAdmin` replaces the ORM-backed
+views with those of this package (same URL names, so the admin index,
+"Recent actions" and breadcrumbs link to them) and states who may do what:
+staff with ``invites.view_invite_code`` read, staff with
 ``invites.change_invite_code`` also press the buttons; superusers have both.
+
+* :mod:`.changelist`: the space list (search, filter, cursor paging).
+* :mod:`.actions`: the list's bulk actions.
+* :mod:`.detail`: one space, and its regenerate button with the confirmation.
+* :mod:`.maintenance`: the backfill and audit pages.
+* :mod:`.common`: what they share (page context, permissions, messages, admin log).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import URLPattern, path
 
-from invites import admin_views
+from invites.admin import actions, changelist, detail, maintenance
 from invites.models import DynamoSpace
 
 VIEW_PERMISSION = "invites.view_invite_code"
@@ -27,6 +33,7 @@ CHANGE_PERMISSION = "invites.change_invite_code"
 @admin.register(DynamoSpace)
 class SpaceAdmin(admin.ModelAdmin):
     list_per_page = settings.ADMIN_SPACES_PER_PAGE
+    actions = [actions.add_missing_invite_codes, actions.regenerate_invite_codes]
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         user = request.user
@@ -49,9 +56,9 @@ class SpaceAdmin(admin.ModelAdmin):
             return self.admin_site.admin_view(partial(view, model_admin=self))
 
         return [
-            path("", wrap(admin_views.space_list), name=f"{prefix}_changelist"),
-            path("backfill/", wrap(admin_views.backfill), name=f"{prefix}_backfill"),
-            path("audit/", wrap(admin_views.audit), name=f"{prefix}_audit"),
-            path("<str:space_id>/regenerate/", wrap(admin_views.regenerate), name=f"{prefix}_regenerate"),
-            path("<str:space_id>/change/", wrap(admin_views.space_detail), name=f"{prefix}_change"),
+            path("", wrap(changelist.space_list), name=f"{prefix}_changelist"),
+            path("backfill/", wrap(maintenance.backfill), name=f"{prefix}_backfill"),
+            path("audit/", wrap(maintenance.audit), name=f"{prefix}_audit"),
+            path("<str:space_id>/regenerate/", wrap(detail.regenerate), name=f"{prefix}_regenerate"),
+            path("<str:space_id>/change/", wrap(detail.space_detail), name=f"{prefix}_change"),
         ]
