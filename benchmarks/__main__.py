@@ -357,7 +357,7 @@ def run_scenario(
 
 
 def load_scenario() -> dict[str, Any]:
-    """The serving load and outage runs (issue 6): gunicorn + its own moto server, in a child process."""
+    """The serving load and outage runs: gunicorn + its own moto server, in a child process."""
     process = subprocess.run(
         [sys.executable, "-m", "benchmarks.load_test"], cwd=ROOT, capture_output=True, text=True, timeout=1800
     )

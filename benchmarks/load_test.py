@@ -8,8 +8,8 @@ BENCH_FAILURE_SECONDS when set. Run it as its own process: it configures
 Django with the server's production settings.
 
 Load: ``--users`` closed-loop clients (each with its own kept-alive connection
-and token, no think time) for ``--duration`` seconds, over the mix of the
-issue: get space 70 %, join 10 %, regenerate 10 %, list 10 %. Reported:
+and token, no think time) for ``--duration`` seconds, over a mix of mostly
+reads: get space 70 %, join 10 %, regenerate 10 %, list 10 %. Reported:
 requests per second, p50/p95/p99 latency, error rate, and the CPU time the
 gunicorn processes used per request, measured apart from the moto server.
 
@@ -50,7 +50,7 @@ RESULTS_FILE = BASE_DIR / "benchmarks" / "results" / "load.json"
 TABLE_NAME = "bench-load"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# The issue's mix.
+# The request mix of a typical client: mostly reads.
 MIX = {"get_space": 70, "join": 10, "regenerate": 10, "list": 10}
 
 # --- processes ----------------------------------------------------------------------------
