@@ -337,3 +337,24 @@ def test_a_bad_host_header_is_one_warning_line_without_a_traceback(client, caplo
     host_lines = [r for r in caplog.records if "Invalid HTTP_HOST" in r.getMessage()]
     assert [r.levelname for r in host_lines] == ["WARNING"]
     assert host_lines[0].exc_info is None and not host_lines[0].exc_text
+
+
+def test_the_admin_login_never_follows_a_next_to_another_site(client, db) -> None:
+    get_user_model().objects.create_superuser("root", password=PASSWORD)
+
+    response = client.post("/admin/login/?next=https://evil.example.com/", {"username": "root", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert "evil.example.com" not in response["Location"]
+
+
+def test_an_admin_post_without_a_csrf_token_is_refused(db) -> None:
+    from django.test import Client
+
+    get_user_model().objects.create_superuser("root", password=PASSWORD)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(get_user_model().objects.get(username="root"))
+
+    response = strict.post("/admin/invites/dynamospace/backfill/")
+
+    assert response.status_code == 403
