@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "spaces",
     "invites",
     "operations",
+    # The server-rendered pages people use (the join page and its sign-in).
+    "web",
 ]
 if DEBUG:
     # Development tooling (the embedded DynamoDB); its packages are not installed in production.
@@ -231,6 +233,12 @@ if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
 INVITE_URL_BASE = os.environ.get("INVITE_URL_BASE", "/join/")
 INVITE_CODE_MAX_ATTEMPTS = env_int("INVITE_CODE_MAX_ATTEMPTS", 8)
 
+# --- The join page (web/) -----------------------------------------------------------
+# Requests to /join/<code> per client address (every request counts), against code guessing.
+THROTTLE_JOIN_PAGE = os.environ.get("THROTTLE_JOIN_PAGE", "10/min")
+# Django's own sign-in view with the guarded form; it sends people back to ?next= (this host only).
+LOGIN_URL = "account:login"
+
 # --- Backfill (docs/backfill.md) ------------------------------------------------------
 BACKFILL_SEGMENTS = env_int("BACKFILL_SEGMENTS", 4)  # parallel scan segments
 BACKFILL_WORKERS = env_int("BACKFILL_WORKERS", 8)  # threads writing codes
@@ -271,6 +279,10 @@ REST_FRAMEWORK = {
         "invite_regenerate": os.environ.get("THROTTLE_INVITE_REGENERATE", "10/min"),
     },
     "UNAUTHENTICATED_USER": None,
+    # Client addresses (per-address throttles, login lockouts): how many proxies in front of us
+    # append to X-Forwarded-For. 0 trusts the header not at all (REMOTE_ADDR); behind one load
+    # balancer, 1. Left unset, DRF would key on the whole header, which any client can vary.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
 }
 
 SIMPLE_JWT = {

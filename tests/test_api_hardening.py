@@ -358,3 +358,20 @@ def test_an_admin_post_without_a_csrf_token_is_refused(db) -> None:
     response = strict.post("/admin/invites/dynamospace/backfill/")
 
     assert response.status_code == 403
+
+
+def test_a_spoofed_x_forwarded_for_does_not_escape_the_address_lockout(api_client, user, settings) -> None:
+    settings.LOGIN_FAILURES_PER_ADDRESS = 3
+    for n in range(3):
+        api_client.post(
+            "/api/auth/token/",
+            {"username": f"guess-{n}", "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        )
+
+    response = api_client.post(
+        "/api/auth/token/", {"username": "ada", "password": PASSWORD}, format="json", HTTP_X_FORWARDED_FOR="10.9.9.9"
+    )
+
+    assert response.status_code == 429

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT_PACKAGES = ("accounts", "api", "invites", "lifestyle_spaces", "operations", "spaces")
+PRODUCT_PACKAGES = ("accounts", "api", "invites", "lifestyle_spaces", "operations", "spaces", "web")
 DEVELOPMENT_DISTRIBUTIONS = {"moto", "pytest", "pytest-django", "pytest-xdist", "ruff", "playwright", "schemathesis"}
 
 
@@ -62,8 +62,9 @@ def test_product_code_never_imports_development_tooling(package: str) -> None:
 @pytest.mark.parametrize(
     ("package", "may_not_import"),
     [
-        ("spaces", ("invites", "api")),
-        ("invites", ("api",)),
+        ("spaces", ("invites", "api", "web")),
+        ("invites", ("api", "web")),
+        ("web", ("api",)),
         ("accounts", ("spaces", "invites", "api")),
         ("operations", ("invites", "api")),
     ],

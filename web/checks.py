@@ -1,0 +1,28 @@
+"""System check: the invite links the API hands out lead to this join page."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Tags, Warning, register
+from django.urls import reverse
+
+
+@register(Tags.urls)
+def invite_links_reach_the_join_page(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``INVITE_URL_BASE`` (relative or absolute) must end in the join page's path, ``/join/``."""
+    join_prefix = reverse("web:enter")
+    base_path = urlsplit(settings.INVITE_URL_BASE).path
+    if base_path == join_prefix:
+        return []
+    return [
+        Warning(
+            f"INVITE_URL_BASE is {settings.INVITE_URL_BASE!r}: its links do not lead to this site's join page "
+            f"({join_prefix}<code>).",
+            hint=f"Use '{join_prefix}' or an absolute URL ending in it "
+            f"(e.g. 'https://spaces.example.com{join_prefix}'), unless another application serves the links.",
+            id="web.W001",
+        )
+    ]
