@@ -384,7 +384,9 @@ def test_a_chunked_body_is_refused_with_411_without_being_read(production_server
         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
 
-    answer = raw_exchange(production_server, head, b"10000\r\n" + b"{" * 100)  # the rest never comes
+    # Only the head: the server answers while the body is still to come (sending part of
+    # it would make the server's close reset the connection and could lose the answer).
+    answer = raw_exchange(production_server, head, b"")
 
     assert answer.startswith(b"HTTP/1.1 411"), answer[:200]
 
@@ -395,7 +397,7 @@ def test_a_large_announced_body_is_refused_with_413_without_being_read(productio
         b"Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n"
     )
 
-    answer = raw_exchange(production_server, head, b"{" * 100)  # 20 MB announced, 100 bytes sent
+    answer = raw_exchange(production_server, head, b"")  # 20 MB announced, none of it sent
 
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"larger than" in answer
