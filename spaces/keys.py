@@ -64,6 +64,22 @@ def table_flag_pk(name: str) -> str:
     return f"{TABLE_FLAG_PREFIX}{name}"
 
 
+# Ours: the progress of a backfill run split over workers (invites.backfill.run_state):
+# BACKFILLRUN#<name> / RUN holds the run's shape and counters, BACKFILLRUN#<name> / SEGMENT#<i>
+# one scan segment's position and counts. Scans for spaces filter on SK = METADATA and never see them.
+BACKFILL_RUN_PREFIX = "BACKFILLRUN#"
+BACKFILL_RUN_SK = "RUN"
+BACKFILL_SEGMENT_PREFIX = "SEGMENT#"
+
+
+def backfill_run_pk(name: str) -> str:
+    return f"{BACKFILL_RUN_PREFIX}{name}"
+
+
+def backfill_segment_sk(segment: int) -> str:
+    return f"{BACKFILL_SEGMENT_PREFIX}{segment}"
+
+
 def strip_prefix(value: str, prefix: str) -> str:
     if not value.startswith(prefix):
         raise ValueError(f"{value!r} does not start with {prefix!r}")

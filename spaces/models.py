@@ -197,3 +197,45 @@ def table_schema(table_name: str) -> dict[str, Any]:
             for index in schema["global_secondary_indexes"]
         ],
     }
+
+
+class BackfillRunItem(TableItem):
+    """A backfill run's progress, kept in the table so workers on any machine share it.
+
+    ``BACKFILLRUN#<name> / RUN``: the run's shape (``kind``, ``machines`` x
+    ``processes`` = ``total_segments``) and how many segments are done (and done
+    with failures). ``BACKFILLRUN#<name> / SEGMENT#<i>``: one scan segment's
+    position (``pages`` handled, the scan's ``last_evaluated_key`` as JSON,
+    ``done``) and its counts. The conditional writes that keep them consistent
+    are in ``invites.backfill.run_state``.
+    """
+
+    kind = UnicodeAttribute(null=True)
+    machines = NumberAttribute(null=True)
+    processes = NumberAttribute(null=True)
+    total_segments = NumberAttribute(null=True)
+    segments_done = NumberAttribute(null=True)
+    segments_failed = NumberAttribute(null=True)
+    segment = NumberAttribute(null=True)
+    pages = NumberAttribute(null=True)
+    last_evaluated_key = UnicodeAttribute(null=True)
+    done = BooleanAttribute(null=True)
+    scanned = NumberAttribute(null=True)
+    missing = NumberAttribute(null=True)
+    updated = NumberAttribute(null=True)
+    skipped = NumberAttribute(null=True)
+    failed = NumberAttribute(null=True)
+    recorded = NumberAttribute(null=True)
+    duplicates = NumberAttribute(null=True)
+    worker = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    completed_at = UnicodeAttribute(null=True)
+
+    @classmethod
+    def run_key(cls, name: str) -> tuple[str, str]:
+        return keys.backfill_run_pk(name), keys.BACKFILL_RUN_SK
+
+    @classmethod
+    def segment_key(cls, name: str, segment: int) -> tuple[str, str]:
+        return keys.backfill_run_pk(name), keys.backfill_segment_sk(segment)

@@ -80,6 +80,7 @@ def test_dry_run_prints_the_guides_lines_and_writes_nothing(dynamo_table: object
         RULE,
         "INFO - Total spaces processed: 2",
         "INFO - Successfully updated: 2",
+        "INFO - Would update: 2; nothing was written",
         "INFO - Failed: 0",
         "INFO - ",
         "INFO - *** DRY RUN COMPLETE - No changes were made ***",
@@ -222,8 +223,9 @@ def test_a_missing_table_exits_with_status_two(dynamo_table: object, connect_wit
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--segment", "1"], "segment and total segments go together"),
-        (["--segment", "3", "--total-segments", "2"], "segment must be between 0 and 1"),
+        (["--segment", "1"], "segment 1 (--segment) needs the number of segments: pass --total-segments N"),
+        (["--total-segments", "3"], "split into 3 segments (--total-segments) but this worker's segment is unknown"),
+        (["--segment", "3", "--total-segments", "2"], "segment 3 (--segment) must be between 0 and 1"),
         (["--dry-run", "--checkpoint", "x.json"], "a dry run does not write a checkpoint"),
         (["--space-id", "bad id!"], "not a space id: 'bad id!'"),
         (["--segment", "0", "--total-segments", "2", "--segments", "4"], "this machine scans one segment only"),
@@ -442,8 +444,58 @@ def test_the_progress_bar_is_drawn_on_stderr_when_it_is_a_terminal(
 
     lines = run_backfill()
 
-    assert "Spaces without a code" in terminal.getvalue()
-    assert not any("Spaces without a code" in line for line in lines)
+    assert "Spaces scanned" in terminal.getvalue()
+    assert not any("Spaces scanned" in line for line in lines)
+
+
+def final_bar(terminal: Terminal) -> str:
+    """The bar as the terminal shows it last: the text after the last carriage return."""
+    return terminal.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
+
+
+def test_the_bar_counts_spaces_of_an_estimated_total_with_rate_and_time_left(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(6):
+        put_legacy_space(name=f"Counted {n}")  # each with its owner's membership: 12 items, 6 spaces
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    run_backfill("--segments", "1", "--workers", "1")
+
+    # DescribeTable's item count (all item kinds), scaled by the share of spaces the scan saw.
+    bar = final_bar(terminal)
+    assert re.match(r"Spaces scanned: 100%\|#+\| 6/~6 spaces \(total estimated\) \[\d\d:\d\d<\d\d:\d\d, ", bar), bar
+    assert bar.endswith(" spaces/s]"), bar
+
+
+def test_targeted_runs_show_an_exact_total(dynamo_table: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = [put_legacy_space(name=f"Chosen {n}") for n in range(3)]
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    run_backfill(*[arg for space_id in chosen for arg in ("--space-id", space_id)])
+
+    assert re.match(r"Spaces scanned: 100%\|#+\| 3/3 spaces \[", final_bar(terminal))
+
+
+def test_log_lines_never_land_inside_the_bar_on_a_terminal(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(40):
+        put_legacy_space(name=f"Interleaved {n}", with_owner_membership=False)
+    terminal = Terminal()  # stdout and stderr on one terminal, as in a shell
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    call_command("backfill_invite_codes", "-v", "2", "--segments", "2")
+
+    # Each line as the terminal shows it: what follows the last carriage return.
+    shown = [line.rsplit("\r", 1)[-1] for line in terminal.getvalue().split("\n") if line.strip("\r ")]
+    log_lines_shown = [line for line in shown if " - INFO - " in line]
+    assert len(log_lines_shown) >= 80
+    assert all(TIMESTAMP.match(line) for line in log_lines_shown), [line for line in log_lines_shown][:3]
+    assert not any("spaces/s" in line for line in log_lines_shown)
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(dynamo_table: object, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -454,3 +506,34 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(dynamo_table: object, mon
     run_backfill()
 
     assert pipe.getvalue() == ""
+
+
+# --- what the operator reads: the dry run's plain line, the exit statuses ------------------------
+
+
+def test_a_dry_run_says_plainly_that_nothing_was_written(dynamo_table: object) -> None:
+    two_spaces_without_codes()
+
+    lines = run_backfill("--dry-run")
+
+    updated = lines.index("INFO - Successfully updated: 2")  # the guide's line, kept
+    assert lines[updated + 1] == "INFO - Would update: 2; nothing was written"
+
+
+def test_a_real_run_does_not_say_would_update(dynamo_table: object) -> None:
+    two_spaces_without_codes()
+
+    lines = run_backfill()
+
+    assert not any("Would update" in line for line in lines)
+
+
+def test_help_lists_the_exit_statuses() -> None:
+    from invites.management.commands.backfill_invite_codes import Command
+
+    text = Command().create_parser("manage.py", "backfill_invite_codes").format_help()
+
+    statuses = text.split("exit status:", 1)[1]
+    assert re.search(r"^  0  nothing failed", statuses, re.MULTILINE)
+    assert re.search(r"^  1  some spaces failed", statuses, re.MULTILINE)
+    assert re.search(r"^  2  unusable arguments", statuses, re.MULTILINE)

@@ -1,8 +1,13 @@
-"""What a backfill did: one :class:`SpaceOutcome` per space, tallied into a :class:`BackfillReport`."""
+"""What a backfill did: one :class:`SpaceOutcome` per space, tallied into a :class:`BackfillReport`.
+
+A :class:`PageTally` counts the outcomes of one scan page, so a run's progress
+(a checkpoint, or a run's state in DynamoDB) records each finished page's
+counts once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 OutcomeStatus = Literal["updated", "would_update", "skipped_already_had_code", "failed", "duplicate_code"]
@@ -18,6 +23,8 @@ class SpaceOutcome:
     new_code: str | None = None
     # The error for "failed"; for "duplicate_code", the id of the other holder.
     error: str | None = None
+    # The code replaced (``--replace-legacy-codes``), as the scan read it.
+    old_code: str | None = None
 
     @property
     def is_change(self) -> bool:
@@ -25,13 +32,47 @@ class SpaceOutcome:
         return self.status in ("updated", "would_update")
 
 
+@dataclass(frozen=True)
+class PageRead:
+    """One page the scan read: the spaces on it, and the items DynamoDB read for it (all kinds)."""
+
+    spaces: int
+    items: int
+
+
+@dataclass
+class PageTally:
+    """The outcomes of one scan page (or one targeted batch), as a run's progress records them."""
+
+    scanned: int = 0
+    missing: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+
+    def count(self, outcome: SpaceOutcome) -> None:
+        if outcome.is_change:
+            self.updated += 1
+        elif outcome.status == "skipped_already_had_code":
+            self.skipped += 1
+        elif outcome.status == "failed":
+            self.failed += 1
+        elif outcome.status == "duplicate_code":
+            self.duplicates += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
 @dataclass
 class BackfillReport:
     dry_run: bool
     total_spaces: int = 0  # space items seen by this run
-    missing: int = 0  # of those, without a code (and handled, when ``limit`` cut the run short)
+    missing: int = 0  # of those, the ones to work on (and handled, when ``limit`` cut the run short)
     updated: int = 0  # got a code (dry run: would get one)
-    skipped_already_had_code: int = 0  # got a code from someone else between the scan and the write
+    skipped_already_had_code: int = 0  # their code changed (or they got one) between the scan and the write
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (space_id, name, error)
     changes: list[tuple[str, str, str | None]] = field(default_factory=list)  # (space_id, name, new_code)
     legacy_codes_recorded: int = 0  # existing codes claimed on a legacy table
@@ -39,8 +80,12 @@ class BackfillReport:
     marked_legacy_codes_recorded: bool = False
     complete: bool = False  # every targeted space was scanned and handled
     seconds: float = 0.0
-    segments_resumed: int = 0  # segments that started from a checkpoint
-    segments_skipped: int = 0  # segments a checkpoint marked as finished
+    segments_resumed: int = 0  # segments that started from a checkpoint or a run's state
+    segments_skipped: int = 0  # segments already finished
+    # Segments another worker of the same run advanced first (a scheduler's duplicate): left to it.
+    segments_left_to_others: list[tuple[int, str]] = field(default_factory=list)  # (segment, the other worker)
+    mode: str = "backfill"
+    run_name: str | None = None
 
     def count(self, outcome: SpaceOutcome, *, keep_change: bool = True) -> None:
         """Add one space's outcome to the tally; ``keep_change=False`` counts a change without listing it.
@@ -58,6 +103,18 @@ class BackfillReport:
         elif outcome.status == "duplicate_code":
             self.duplicate_codes.append((outcome.space_id, outcome.new_code or "", outcome.error or ""))
 
+    def merge(self, other: BackfillReport) -> None:
+        """Add another process's report of the same run to this one (``--processes``)."""
+        for name in ("total_spaces", "missing", "updated", "skipped_already_had_code", "legacy_codes_recorded"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("segments_resumed", "segments_skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failed.extend(other.failed)
+        self.changes.extend(other.changes)
+        self.duplicate_codes.extend(other.duplicate_codes)
+        self.segments_left_to_others.extend(other.segments_left_to_others)
+        self.marked_legacy_codes_recorded = self.marked_legacy_codes_recorded or other.marked_legacy_codes_recorded
+
     @property
     def remaining_estimate(self) -> int | None:
         """0 when complete; unknown (None) when the run stopped early."""
@@ -65,11 +122,13 @@ class BackfillReport:
 
     @property
     def processed(self) -> int:
-        """Spaces without a code that this run handled (the guide's 'Total spaces processed')."""
+        """Spaces worked on by this run (the guide's 'Total spaces processed')."""
         return self.updated + self.skipped_already_had_code + len(self.failed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "mode": self.mode,
+            "run": self.run_name,
             "dry_run": self.dry_run,
             "total_spaces": self.total_spaces,
             "missing": self.missing,
@@ -83,6 +142,7 @@ class BackfillReport:
             "seconds": round(self.seconds, 3),
             "segments_resumed": self.segments_resumed,
             "segments_skipped": self.segments_skipped,
+            "segments_left_to_others": [{"segment": s, "worker": w} for s, w in self.segments_left_to_others],
             "failures": [{"space_id": s, "name": n, "error": e} for s, n, e in self.failed],
             "duplicate_codes": [{"space_id": s, "code": c, "held_by": h} for s, c, h in self.duplicate_codes],
         }
