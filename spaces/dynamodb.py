@@ -308,8 +308,9 @@ def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
 
     First a plain TCP connection to the endpoint with a short timeout, so an
     unreachable endpoint fails within seconds whatever the client's retry
-    policy; then one DescribeTable on the shared client. An answer that proves
-    the endpoint is there (throttling, or DescribeTable not allowed by the
+    policy; then one DescribeTable on the shared client, whose answer must be
+    DynamoDB's (a web server that is not DynamoDB is refused). An error that
+    proves DynamoDB is there (throttling, or DescribeTable not allowed by the
     caller's IAM policy) counts as reachable.
     """
     binding = current_binding()
@@ -324,14 +325,24 @@ def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
         raise DynamoUnavailable(
             f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {reason}"
         ) from exc
+    not_dynamodb = DynamoUnavailable(
+        f"the endpoint {where} answered, but not as DynamoDB does; is DYNAMODB_HOST pointing at DynamoDB?"
+    )
     try:
-        client.describe_table(TableName=binding.table_name)
+        answer = client.describe_table(TableName=binding.table_name)
     except Exception as exc:
         code = error_code(exc)
         if code == "ResourceNotFoundException":
             raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} does not exist at {where}") from exc
-        if is_unreachable(exc) or code in CREDENTIAL_ERROR_CODES or code is None:
+        if is_unreachable(exc) or code in CREDENTIAL_ERROR_CODES:
             raise DynamoUnavailable(
                 f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {short_reason(exc)}"
             ) from exc
+        if code is None or code.isdigit():
+            # A web server that is not DynamoDB: its HTML reads as an error named by its HTTP status.
+            raise not_dynamodb from exc
         logger.debug("DescribeTable answered %s; the endpoint is there", code)
+        return
+    table = answer.get("Table")
+    if not isinstance(table, dict) or table.get("TableName") != binding.table_name:
+        raise not_dynamodb

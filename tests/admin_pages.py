@@ -41,9 +41,14 @@ class Page:
     row_ids: list[str] = field(default_factory=list)
 
     @property
-    def regenerate_buttons(self) -> list[tuple[str | None, str | None]]:
-        """(form attribute, row's space id) of every "Regenerate invite code" button."""
-        return [(form, row) for form, text, row in self.buttons if text == "Regenerate invite code"]
+    def row_buttons(self) -> list[tuple[str | None, str | None]]:
+        """(form attribute, row's space id) of every row's button ("Regenerate", or "Add code")."""
+        return [(form, row) for form, _text, row in self.buttons if row is not None]
+
+    @property
+    def row_button_texts(self) -> dict[str, str]:
+        """The row's space id -> the text of its button."""
+        return {row: text for _form, text, row in self.buttons if row is not None}
 
     def form(self, form_id: str) -> Form:
         (found,) = [form for form in self.forms if form.id == form_id]

@@ -11,7 +11,8 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from invites import services as engine
 from invites.models import DynamoSpace
 from invites.services import space_create
-from spaces.exceptions import DynamoUnavailable
+from spaces.exceptions import DynamoUnavailable, InvalidInviteCode
+from spaces.models import Space
 from tests.admin_pages import client_for, message_texts, parse, url
 from tests.invariants import invariant_violations, resolves_to, stored_code
 from tests.legacy import put_legacy_space
@@ -27,7 +28,7 @@ def test_every_row_button_submits_its_own_form_for_its_own_space(dynamo_table: o
 
     page = parse(client_for(admin_users["changer"]).get(url("changelist")))
 
-    buttons = page.regenerate_buttons
+    buttons = page.row_buttons
     assert sorted(row for _form, row in buttons) == sorted(ids)
     changelist_form = page.form("changelist-form")
     for form_id, row_space_id in buttons:
@@ -220,7 +221,7 @@ def test_a_post_with_the_token_from_the_page_is_accepted(dynamo_table: object, a
     space_id = put_legacy_space(name="Bare")
     client = client_for(admin_users["changer"], enforce_csrf_checks=True)
     page = parse(client.get(url("changelist")))
-    ((form_id, _row),) = page.regenerate_buttons
+    ((form_id, _row),) = page.row_buttons
 
     response = client.post(url("regenerate", space_id), page.form(form_id).inputs)
 
@@ -406,3 +407,120 @@ def test_a_long_selection_is_summed_up_not_listed_in_full(dynamo_table: object, 
     assert text.startswith("Added invite codes to 22 spaces: ")
     assert text.endswith(" and 2 more.")
     assert text.count("“Bare") == 20
+
+
+# --- pausing and unpausing a code ----------------------------------------------------------------
+
+
+def stored_space(space_id: str) -> Space:
+    return Space.get(*Space.key(space_id), consistent_read=True)
+
+
+def test_pausing_keeps_the_code_stops_joins_and_is_logged(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Club")
+    client = client_for(admin_users["changer"])
+
+    response = client.post(url("pause", space.id), {"paused": "yes"})
+
+    assert response.status_code == 302 and response["Location"] == url("change", space.id)
+    stored = stored_space(space.id)
+    assert (stored.invite_code, stored.invite_paused) == (space.invite_code, True)
+    with pytest.raises(InvalidInviteCode):
+        engine.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer")
+    (text,) = message_texts(client.get(url("changelist")))
+    assert text == (
+        f"The invite code {space.invite_code} of space “Club” ({space.id}) is paused: nobody can join with it."
+    )
+    (entry,) = LogEntry.objects.all()
+    assert (entry.user, entry.object_id, entry.action_flag) == (admin_users["changer"], space.id, CHANGE)
+    assert entry.get_change_message() == f"Paused invite code {space.invite_code}."
+    assert invariant_violations(require_codes=True) == []
+
+
+def test_unpausing_lets_people_join_again(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Club")
+    engine.invite_code_policy_update(space_id=space.id, paused=True)
+    client = client_for(admin_users["changer"])
+
+    client.post(url("pause", space.id), {"paused": "no"})
+
+    assert stored_space(space.id).invite_paused is None
+    assert engine.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer").id == space.id
+    (text,) = message_texts(client.get(url("changelist")))
+    assert text == f"The invite code {space.invite_code} of space “Club” ({space.id}) works again."
+    assert LogEntry.objects.get().get_change_message() == f"Unpaused invite code {space.invite_code}."
+
+
+def test_unpausing_a_used_up_code_says_it_still_does_not_work(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Club")
+    engine.invite_code_policy_update(space_id=space.id, paused=True, max_uses=0)
+    client = client_for(admin_users["changer"])
+
+    client.post(url("pause", space.id), {"paused": "no"})
+
+    (text,) = message_texts(client.get(url("changelist")))
+    assert text.endswith("is no longer paused, but still used up.")
+    assert stored_space(space.id).invite_max_uses == 0  # the rest of the policy is kept
+
+
+def test_pausing_a_space_without_a_code_changes_nothing_and_says_so(dynamo_table: object, admin_users) -> None:
+    bare = put_legacy_space(name="Bare")
+    client = client_for(admin_users["changer"])
+
+    response = client.post(url("pause", bare), {"paused": "yes"})
+
+    assert response["Location"] == url("change", bare)
+    assert stored_space(bare).invite_paused is None
+    assert message_texts(client.get(url("changelist"))) == [
+        f"Space {bare} has no invite code to pause or unpause; give it one first."
+    ]
+    assert LogEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("posted", [{}, {"paused": "maybe"}])
+def test_a_pause_request_that_says_neither_changes_nothing(dynamo_table: object, admin_users, posted) -> None:
+    space = space_create(owner_id="o", name="Club")
+
+    response = client_for(admin_users["changer"]).post(url("pause", space.id), posted)
+
+    assert response.status_code == 302
+    assert stored_space(space.id).invite_paused is None
+
+
+def test_pausing_a_missing_space_goes_back_to_the_list(dynamo_table: object, admin_users) -> None:
+    response = client_for(admin_users["changer"]).post(url("pause", "no-such-space"), {"paused": "yes"})
+
+    assert response["Location"] == url("changelist")
+
+
+@pytest.mark.parametrize("who", ["viewer", "plain"])
+def test_only_changers_may_pause(dynamo_table: object, admin_users, who: str) -> None:
+    space = space_create(owner_id="o", name="Club")
+
+    response = client_for(admin_users[who]).post(url("pause", space.id), {"paused": "yes"})
+
+    assert response.status_code == 403
+    assert stored_space(space.id).invite_paused is None
+
+
+def test_pausing_is_a_post_with_the_csrf_token(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Club")
+    client = client_for(admin_users["changer"], enforce_csrf_checks=True)
+
+    by_get = client.get(url("pause", space.id), {"paused": "yes"})
+    without_token = client.post(url("pause", space.id), {"paused": "yes"})
+    page = parse(client.get(url("change", space.id)))
+    (form,) = [form for form in page.forms if form.action == url("pause", space.id)]
+    with_token = client.post(url("pause", space.id), form.inputs)
+
+    assert [by_get.status_code, without_token.status_code, with_token.status_code] == [405, 403, 302]
+    assert stored_space(space.id).invite_paused is True
+
+
+def test_an_unreachable_dynamodb_on_pause_is_a_message(dynamodb_unreachable: object, admin_users) -> None:
+    client = client_for(admin_users["changer"])
+
+    response = client.post(url("pause", "0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"), {"paused": "yes"})
+
+    assert response.status_code == 302
+    assert message_texts(client.get(url("audit")))[0].startswith("DynamoDB cannot be reached")

@@ -270,3 +270,38 @@ def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_change
     assert any(text.startswith("The backfill stopped part way, DynamoDB cannot be reached") for text in texts)
     assert sorted(LogEntry.objects.values_list("object_id", flat=True)) == sorted(given)
     assert invariant_violations() == []
+
+
+def test_legacy_format_codes_are_listed_as_warnings_with_no_repair_button(dynamo_table: object, admin_users) -> None:
+    from spaces.models import CodeClaim
+
+    space_id = put_legacy_space(name="Old code", invite_code="a3f9c2d4")
+    CodeClaim.build("a3f9c2d4", space_id, "2024-01-15T10:30:00").save()
+
+    response = client_for(admin_users["changer"]).get(url("audit"), {"run": "1"})
+
+    content = response.content.decode()
+    assert response.context["report"].clean
+    assert "<strong>no problems found</strong>." in content
+    assert '<span class="audit-warnings">1 warning (not problems; see below).</span>' in content
+    assert f"space {space_id} code &#x27;a3f9c2d4&#x27;</a>" in content
+    assert "backfill_invite_codes --replace-legacy-codes" in content
+    assert 'id="audit-repair"' not in content
+
+
+def test_the_audit_page_repairs_a_policy_left_on_a_space_without_a_code(dynamo_table: object, admin_users) -> None:
+    from spaces.models import Space
+
+    bare = put_legacy_space(name="Bare but paused")
+    Space(*Space.key(bare)).update(actions=[Space.invite_paused.set(True)])
+    client = client_for(admin_users["changer"])
+
+    found = client.get(url("audit"), {"run": "1"})
+    repaired = client.post(url("audit"))
+
+    assert found.context["report"].policies_without_code == [(bare, ("invite_paused",))]
+    assert message_texts(repaired)[0].startswith("Repaired 2 problems")
+    space = Space.get(*Space.key(bare), consistent_read=True)
+    assert space.invite_code and space.invite_paused is None
+    (summary,) = LogEntry.objects.filter(object_id="")
+    assert summary.get_change_message() == "Audit repair: policies without code: 1, spaces without code: 1."

@@ -62,7 +62,7 @@ def test_viewers_get_a_read_only_list_without_buttons_or_actions(dynamo_table: o
     response = client_for(admin_users["viewer"]).get(url("changelist"))
 
     page = parse(response)
-    assert page.regenerate_buttons == []
+    assert page.row_buttons == []
     assert 'name="action"' not in response.content.decode()
     assert "_selected_action" not in response.content.decode()
 
@@ -74,7 +74,7 @@ def test_changers_get_a_regenerate_button_on_every_row_and_the_bulk_actions(dyna
 
     page = parse(response)
     assert set(page.row_ids) == ids
-    assert len(page.regenerate_buttons) == 3
+    assert len(page.row_buttons) == 3
     content = response.content.decode()
     assert "Add invite codes to selected spaces that have none" in content
     assert "Regenerate invite codes for selected spaces" in content
@@ -347,3 +347,160 @@ def test_an_unreachable_dynamodb_is_an_error_message_on_search_and_detail(
 
     assert searched.status_code == 200 and message_texts(searched)[0].startswith("DynamoDB cannot be reached")
     assert detail.status_code == 200 and message_texts(detail)[0].startswith("DynamoDB cannot be reached")
+
+
+# --- the site, and how values are shown -----------------------------------------------------------
+
+
+def test_the_site_has_the_projects_name_in_its_header_and_title(dynamo_table: object, admin_users) -> None:
+    content = client_for(admin_users["viewer"]).get(url("changelist")).content.decode()
+
+    assert '<div id="site-name"><a href="/admin/">Lifestyle Spaces administration</a></div>' in content
+    assert "| Lifestyle Spaces admin</title>" in content
+    assert "Django administration" not in content
+
+
+def test_view_site_leads_to_the_api_docs_which_staff_can_open(dynamo_table: object, admin_users) -> None:
+    client = client_for(admin_users["viewer"])
+
+    content = client.get("/admin/").content.decode()
+
+    assert '<a href="/api/docs">View site</a>' in content
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_without_api_docs_there_is_no_view_site_link(
+    dynamo_table: object, admin_users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib import admin
+
+    from invites.admin import view_site_url
+
+    assert view_site_url("off") is None
+    assert str(view_site_url("staff")) == str(view_site_url("public")) == "/api/docs"
+    monkeypatch.setattr(admin.site, "site_url", view_site_url("off"))
+
+    assert "View site" not in client_for(admin_users["viewer"]).get("/admin/").content.decode()
+
+
+def test_the_list_shows_dates_as_the_admin_does_with_the_stored_value_as_tooltip(
+    dynamo_table: object, admin_users
+) -> None:
+    put_legacy_space(name="Old")  # created_at 2024-01-15T10:30:00, as the earlier system wrote it
+
+    content = client_for(admin_users["viewer"]).get(url("changelist")).content.decode()
+
+    assert (
+        '<td class="field-created"><time datetime="2024-01-15T10:30:00+00:00" title="2024-01-15T10:30:00">'
+        '<span class="nowrap">Jan. 15, 2024,</span> <span class="nowrap">10:30 a.m.</span></time></td>'
+    ) in content
+
+
+def test_a_timestamp_that_is_not_iso_is_shown_as_stored() -> None:
+    from invites.admin.display import Moment
+
+    assert str(Moment.of("last tuesday <b>")) == "last tuesday &lt;b&gt;"
+    assert str(Moment.of(None)) == "" and not Moment.of(None)
+
+
+def test_the_row_button_adds_a_first_code_or_regenerates(dynamo_table: object, admin_users) -> None:
+    coded = space_create(owner_id="o", name="Coded")
+    bare = put_legacy_space(name="Bare")
+
+    page = parse(client_for(admin_users["changer"]).get(url("changelist")))
+
+    assert page.row_button_texts == {coded.id: "Regenerate", bare: "Add code"}
+
+
+def test_the_list_shows_a_compact_policy_under_a_limited_code(dynamo_table: object, admin_users) -> None:
+    plain = space_create(owner_id="o", name="Plain")
+    limited = space_create(owner_id="o", name="Limited")
+    engine.invite_code_policy_update(space_id=limited.id, paused=True, max_uses=10)
+
+    content = client_for(admin_users["viewer"]).get(url("changelist")).content.decode()
+
+    assert (
+        '<div class="invite-policy"><div><span class="invite-stopped">paused</span></div><div>0 of 10 uses</div></div>'
+    ) in content
+    assert content.count('class="invite-policy"') == 1  # the guide's code (no policy) has no note
+    assert plain.invite_code in content
+
+
+def test_the_policy_note_says_why_a_code_stopped_working_as_the_engine_decides() -> None:
+    from invites.admin.display import PolicyDisplay
+    from invites.policies import code_works
+    from spaces.models import Space
+
+    now = 1_800_000_000
+    cases = [
+        Space(),
+        Space(invite_paused=True),
+        Space(invite_expires_at=now - 1),
+        Space(invite_expires_at=now + 60, invite_max_uses=3, invite_uses=3),
+        Space(invite_max_uses=3, invite_uses=2),
+    ]
+
+    shown = [PolicyDisplay.of(space, now).stopped_by for space in cases]
+
+    assert shown == [[], ["paused"], ["expired"], ["used up"], []]
+    assert [not reasons for reasons in shown] == [code_works(space, now) for space in cases]
+
+
+def test_detail_shows_workspace_for_a_space_without_a_type_as_the_api_does(dynamo_table: object, admin_users) -> None:
+    from api.serializers import DEFAULT_SPACE_TYPE
+    from invites.admin.display import DEFAULT_SPACE_TYPE as ADMIN_DEFAULT
+
+    untyped = space_create(owner_id="o", name="Untyped")  # the engine stores no type
+    team = space_create(owner_id="o", name="Team", space_type="team")
+    client = client_for(admin_users["viewer"])
+
+    assert '<div class="readonly field-type">workspace</div>' in client.get(url("change", untyped.id)).content.decode()
+    assert '<div class="readonly field-type">team</div>' in client.get(url("change", team.id)).content.decode()
+    assert ADMIN_DEFAULT == DEFAULT_SPACE_TYPE
+
+
+def test_detail_shows_the_policy_of_the_code_and_its_uses(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Limited")
+    engine.invite_code_policy_update(space_id=space.id, max_uses=2, expires_in=3600)
+    engine.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer")
+
+    page = client_for(admin_users["viewer"]).get(url("change", space.id))
+
+    policy = page.context["policy"]
+    content = page.content.decode()
+    assert '<div class="readonly field-works">\n      yes\n    </div>' in content
+    assert f'<time datetime="{policy.expires.value.isoformat()}"' in content
+    assert '<div class="readonly field-max-uses">2</div>' in content
+    assert '<div class="readonly field-uses">1\n' in content
+    assert '<div class="readonly field-paused">no</div>' in content
+
+
+def test_detail_of_a_code_without_a_policy_says_never_and_no_limit(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Plain")
+
+    content = client_for(admin_users["viewer"]).get(url("change", space.id)).content.decode()
+
+    assert "never" in content.split('field-expires-at">')[1].split("</div>")[0]
+    assert '<div class="readonly field-max-uses">no limit</div>' in content
+
+
+def test_detail_offers_pause_to_changers_and_nothing_to_viewers(dynamo_table: object, admin_users) -> None:
+    space = space_create(owner_id="o", name="Club")
+
+    changer = parse(client_for(admin_users["changer"]).get(url("change", space.id)))
+    viewer = client_for(admin_users["viewer"]).get(url("change", space.id)).content.decode()
+
+    (pause_form,) = [form for form in changer.forms if form.action == url("pause", space.id)]
+    assert pause_form.method == "post" and pause_form.inputs["paused"] == "yes"
+    assert pause_form.inputs["csrfmiddlewaretoken"]
+    assert url("pause", space.id) not in viewer
+
+
+def test_detail_of_a_space_without_a_code_offers_to_add_one_and_no_pause(dynamo_table: object, admin_users) -> None:
+    bare = put_legacy_space(name="Bare")
+
+    page = parse(client_for(admin_users["changer"]).get(url("change", bare)))
+
+    ours = [form.action for form in page.forms if (form.action or "").startswith(url("changelist"))]
+    assert ours == [url("regenerate", bare)]
+    assert 'value="Add an invite code"' in client_for(admin_users["changer"]).get(url("change", bare)).content.decode()

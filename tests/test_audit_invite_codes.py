@@ -22,10 +22,13 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - ")
 
 
 def run_audit(*args: str) -> tuple[int, list[str]]:
+    """The command's exit status and its output lines without their timestamps."""
     out = io.StringIO()
     try:
         call_command("audit_invite_codes", "--grace-seconds", "0", *args, stdout=out)
         status = 0
+    except SystemExit as exit_:
+        status = int(exit_.code or 0)
     except CommandError as error:
         status = error.returncode
     return status, [TIMESTAMP.sub("", line) for line in out.getvalue().splitlines()]
@@ -170,7 +173,9 @@ def test_each_kind_says_what_it_means_and_what_the_repair_does() -> None:
         FindingKind.SPACES_WITHOUT_CODE,
         FindingKind.CODES_WITHOUT_MAPPING,
         FindingKind.DUPLICATE_CODES,
+        FindingKind.POLICIES_WITHOUT_CODE,
     ]
+    assert [kind for kind in FindingKind if kind.warning] == [FindingKind.LEGACY_FORMAT_CODES]
 
 
 # --- repairing -----------------------------------------------------------------------------------
@@ -245,8 +250,8 @@ def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
 
     real_snapshot = scan.take_snapshot
 
-    def snapshot_then_switch(grace_seconds: float) -> scan.Snapshot:
-        taken = real_snapshot(grace_seconds)
+    def snapshot_then_switch(grace_seconds: float, progress: object = None) -> scan.Snapshot:
+        taken = real_snapshot(grace_seconds, progress)
         # After the scan, the space switches to the code of that mapping.
         Space.get(*Space.key(space.id)).update(actions=[Space.invite_code.set("NEXT2345")])
         return taken
@@ -283,3 +288,189 @@ def test_the_repair_writes_a_missing_mapping_of_a_claimed_code(dynamo_table: obj
     assert report.repaired == {"codes_without_mapping": 1}
     assert report.repair_failures == []
     assert InviteMapping.count("INVITE#ABCD2345") == 1
+
+
+# --- invite policies ------------------------------------------------------------------------------
+
+
+def put_stray_policy(space_id: str) -> None:
+    """Policy attributes on a space without a code, as another writer may leave them."""
+    Space(*Space.key(space_id)).update(
+        actions=[Space.invite_paused.set(True), Space.invite_max_uses.set(5), Space.invite_uses.set(5)]
+    )
+
+
+def test_codes_with_a_policy_are_no_problem(dynamo_table: object) -> None:
+    space = space_create(owner_id="o", name="Limited")
+    engine.invite_code_policy_update(space_id=space.id, paused=True, max_uses=3, expires_in=3600)
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.clean and report.warning_count == 0, report.counts()
+
+
+def test_a_space_without_a_code_that_carries_a_policy_is_a_harmful_finding(dynamo_table: object) -> None:
+    space_id = put_legacy_space(name="Bare but paused")
+    put_stray_policy(space_id)
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.policies_without_code == [(space_id, ("invite_max_uses", "invite_uses", "invite_paused"))]
+    assert report.spaces_without_code == [space_id]
+    assert report.problem_count == 2
+    assert FindingKind.POLICIES_WITHOUT_CODE.harmful
+
+
+def test_the_command_lists_a_policy_on_a_space_without_a_code(dynamo_table: object) -> None:
+    space_id = put_legacy_space(name="Bare but paused")
+    put_stray_policy(space_id)
+
+    status, lines = run_audit()
+
+    assert status == 1
+    assert "INFO - Invite policies on spaces without a code: 1" in lines
+    assert f"INFO -   - space {space_id} (invite_max_uses, invite_uses, invite_paused)" in lines
+
+
+def test_the_repair_clears_a_stray_policy_before_giving_the_space_a_working_code(dynamo_table: object) -> None:
+    space_id = put_legacy_space(name="Bare but paused")
+    put_stray_policy(space_id)
+
+    report = audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert report.repaired == {"policies_without_code": 1, "spaces_without_code": 1}
+    space = Space.get(*Space.key(space_id), consistent_read=True)
+    assert space.invite_code is not None
+    assert (space.invite_paused, space.invite_max_uses, space.invite_uses) == (None, None, None)
+    joined = engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
+    assert joined.id == space_id  # the new code is not born paused or used up
+    assert audit_invite_codes(repair=False, grace_seconds=0).clean
+
+
+def test_the_repair_leaves_the_policy_of_a_space_that_got_a_code_after_the_scan(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    space_id = put_legacy_space(name="Bare, then coded")
+    put_stray_policy(space_id)
+    from invites.audit import scan
+
+    real_snapshot = scan.take_snapshot
+
+    def snapshot_then_code(grace_seconds: float, progress: object = None) -> scan.Snapshot:
+        taken = real_snapshot(grace_seconds, progress)
+        engine.invite_code_assign_if_missing(spaces=[Space.get(*Space.key(space_id))])
+        return taken
+
+    monkeypatch.setattr(scan, "take_snapshot", snapshot_then_code)
+
+    report = audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert report.repaired.get("policies_without_code", 0) == 0
+    assert Space.get(*Space.key(space_id), consistent_read=True).invite_max_uses == 5
+
+
+# --- legacy-format codes: a warning -----------------------------------------------------------------
+
+
+def put_recorded_legacy_code(code: str) -> str:
+    """A space holding a legacy-format code with its mapping and claim: consistent, only weak."""
+    space_id = put_legacy_space(name="Old code", invite_code=code)
+    claim(code, space_id)
+    return space_id
+
+
+@pytest.mark.parametrize("code", ["a3f9c2d4", "Xb3_k-9Q", "ABCD234"])
+def test_a_legacy_format_code_is_a_warning_not_a_problem(dynamo_table: object, code: str) -> None:
+    space_id = put_recorded_legacy_code(code)
+
+    report = audit_invite_codes(repair=False, grace_seconds=0)
+
+    assert report.legacy_format_codes == [(space_id, code)]
+    assert (report.clean, report.problem_count, report.warning_count) == (True, 0, 1)
+    assert FindingKind.LEGACY_FORMAT_CODES.warning and not FindingKind.LEGACY_FORMAT_CODES.harmful
+
+
+def test_new_format_codes_are_no_warning(dynamo_table: object) -> None:
+    space_create(owner_id="o", name="Current")
+
+    assert audit_invite_codes(repair=False, grace_seconds=0).legacy_format_codes == []
+
+
+def test_the_command_lists_legacy_format_codes_and_still_exits_zero(dynamo_table: object) -> None:
+    space_id = put_recorded_legacy_code("a3f9c2d4")
+
+    status, lines = run_audit()
+
+    assert status == 0
+    assert "INFO - No problems found" in lines
+    assert "INFO - Legacy-format codes (warning): 1" in lines
+    assert f"INFO -   - space {space_id} code 'a3f9c2d4'" in lines
+    (advice,) = [line for line in lines if line.startswith("WARNING - Legacy-format codes")]
+    assert "not counted as problems" in advice
+    assert "backfill_invite_codes --replace-legacy-codes" in advice
+
+
+def test_the_repair_leaves_legacy_format_codes_alone(dynamo_table: object) -> None:
+    space_id = put_recorded_legacy_code("a3f9c2d4")
+
+    status, _lines = run_audit("--repair")
+
+    assert status == 0
+    assert stored_code(space_id) == "a3f9c2d4"
+    assert "--replace-legacy-codes" in FindingKind.LEGACY_FORMAT_CODES.repair
+
+
+# --- the ending and the exit status -----------------------------------------------------------------
+
+
+def test_found_problems_end_with_a_summary_and_exit_one_without_a_command_error(dynamo_table: object) -> None:
+    make_every_problem()
+    out = io.StringIO()
+
+    with pytest.raises(SystemExit) as exited:  # not CommandError: no "CommandError: ..." line
+        call_command("audit_invite_codes", "--grace-seconds", "0", stdout=out)
+
+    assert exited.value.code == 1
+    last = TIMESTAMP.sub("", out.getvalue().splitlines()[-1])
+    assert last == "WARNING - 6 problems found; run audit_invite_codes --repair to fix them"
+
+
+def test_one_problem_is_said_in_the_singular(dynamo_table: object) -> None:
+    put_legacy_space(name="Bare")
+
+    status, lines = run_audit()
+
+    assert status == 1
+    assert lines[-1] == "WARNING - 1 problem found; run audit_invite_codes --repair to fix them"
+
+
+def test_a_failed_repair_exits_one_and_says_so(dynamo_table: object, failing_dynamo_operation) -> None:
+    space_id = put_legacy_space(invite_code="ABCD2345", with_mapping=False)
+    claim("ABCD2345", space_id)
+    failing_dynamo_operation("TransactWriteItems", "ValidationException", "refused")
+
+    status, lines = run_audit("--repair")
+
+    assert status == 1
+    assert any(line.startswith("ERROR - Repair failed - Codes without an INVITE# mapping") for line in lines)
+    assert lines[-1] == "ERROR - 1 repair failed (see above); run audit_invite_codes --repair again"
+
+
+def test_the_help_lists_the_exit_statuses() -> None:
+    from invites.management.commands.audit_invite_codes import Command
+
+    text = Command().create_parser("manage.py", "audit_invite_codes").format_help()
+
+    statuses = text[text.index("exit status:") :].splitlines()
+    assert statuses[1].startswith("  0  no problem found, or every problem found was repaired; warnings")
+    assert statuses[2].strip() == "listed but never fail the audit"
+    assert statuses[3].startswith("  1  problems found (without --repair), or a repair failed")
+    assert statuses[5].startswith("  2  unusable arguments, or DynamoDB or the table cannot be reached")
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
+def test_an_unusable_grace_period_exits_with_status_two(seconds: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        call_command("audit_invite_codes", "--grace-seconds", seconds, stdout=io.StringIO())
+
+    assert raised.value.returncode == 2

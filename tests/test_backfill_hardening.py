@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import errno
-import http.server
 import io
 import json
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -139,35 +137,6 @@ def test_an_unusable_setting_ends_with_one_line_and_status_two(
     result = manage_py(dynamo_table, **env)
 
     assert_one_line_status_two(result, message)
-
-
-class _NotDynamo(http.server.BaseHTTPRequestHandler):
-    """A web server that is not DynamoDB: an HTML page for everything (status from the path's server)."""
-
-    status = 200
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
-        self.send_response(self.server.status)  # type: ignore[attr-defined]
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture(params=[200, 404, 501])
-def web_server_not_dynamodb(request: pytest.FixtureRequest) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotDynamo)
-    server.status = request.param  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_web_server_that_is_not_dynamodb_ends_with_one_line_and_status_two(

@@ -11,6 +11,10 @@ staff with ``invites.view_invite_code`` read, staff with
 * :mod:`.detail`: one space, and its regenerate button with the confirmation.
 * :mod:`.maintenance`: the backfill and audit pages.
 * :mod:`.common`: what they share (page context, permissions, messages, admin log).
+* :mod:`.display`: how stored values are shown (dates, type, invite policy).
+
+The site's own name and its "View site" link are set here too: this project's
+admin is the spaces' admin.
 """
 
 from __future__ import annotations
@@ -21,13 +25,25 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse_lazy
+from django.utils.functional import Promise
 
 from invites.admin import actions, changelist, detail, maintenance
 from invites.models import DynamoSpace
 
 VIEW_PERMISSION = "invites.view_invite_code"
 CHANGE_PERMISSION = "invites.change_invite_code"
+
+
+def view_site_url(api_docs: str) -> Promise | None:
+    """Where "View site" leads: the API's docs when they are served (``API_DOCS`` public or staff: the
+    admin's staff see them either way), else nowhere (no link): the project has no home page."""
+    return reverse_lazy("swagger-ui") if api_docs != "off" else None
+
+
+admin.site.site_header = "Lifestyle Spaces administration"
+admin.site.site_title = "Lifestyle Spaces admin"
+admin.site.site_url = view_site_url(settings.API_DOCS)
 
 
 @admin.register(DynamoSpace)
@@ -60,5 +76,6 @@ class SpaceAdmin(admin.ModelAdmin):
             path("backfill/", wrap(maintenance.backfill), name=f"{prefix}_backfill"),
             path("audit/", wrap(maintenance.audit), name=f"{prefix}_audit"),
             path("<str:space_id>/regenerate/", wrap(detail.regenerate), name=f"{prefix}_regenerate"),
+            path("<str:space_id>/pause/", wrap(detail.pause), name=f"{prefix}_pause"),
             path("<str:space_id>/change/", wrap(detail.space_detail), name=f"{prefix}_change"),
         ]

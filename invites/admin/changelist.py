@@ -28,7 +28,9 @@ from invites.admin.common import (
     url,
     usernames,
 )
+from invites.admin.display import Moment, PolicyDisplay
 from invites.models import DynamoSpace
+from invites.policies import now_epoch
 from spaces.models import Space
 
 if TYPE_CHECKING:
@@ -196,10 +198,13 @@ def _paging_links(listing: _Listing) -> tuple[str | None, str | None]:
 
 def _rows(spaces: list[Space]) -> list[dict[str, Any]]:
     owners = usernames(space.owner_id for space in spaces)
+    now = now_epoch()
     return [
         {
             "space": space,
             "owner": owners.get(space.owner_id or "", space.owner_id or ""),
+            "created": Moment.of(space.created_at),
+            "policy": PolicyDisplay.of(space, now),
             "detail_url": url("change", space.id),
             "regenerate_url": url("regenerate", space.id),
         }

@@ -113,6 +113,12 @@ def log_code_change(
     model_admin.log_change(request, DynamoSpace.log_subject(space_id=space_id, name=name), message)
 
 
+def log_pause_change(request: HttpRequest, model_admin: SpaceAdmin, *, space: Space, paused: bool) -> None:
+    """One admin log entry for pausing or unpausing a space's code (its policy; the code stays)."""
+    message = f"{'Paused' if paused else 'Unpaused'} invite code {space.invite_code}."
+    model_admin.log_change(request, DynamoSpace.log_subject(space_id=space.id, name=space.name), message)
+
+
 def log_code_changes(
     request: HttpRequest, model_admin: SpaceAdmin, changes: Iterable[tuple[Space, CodeChange]]
 ) -> None:

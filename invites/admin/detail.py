@@ -1,9 +1,14 @@
-"""One space: its page (fields, members, code consistency, admin history) and its regenerate button.
+"""One space: its page (fields, members, code and its policy, admin history), its regenerate and pause buttons.
 
-The button is in every row of the list and on this page. A space without a
-code gets one at once; a space with a code, or whose code changed since the
-page was shown, goes through a confirmation page first: its old invite link
-will stop working.
+The regenerate button is in every row of the list and on this page. A space
+without a code gets one at once; a space with a code, or whose code changed
+since the page was shown, goes through a confirmation page first: its old
+invite link will stop working.
+
+The pause button (this page only) pauses or unpauses the current code through
+the engine's ``invite_code_policy_update``: the code is kept, its links stop
+working until it is unpaused. Nothing is lost by either, so it needs no
+confirmation.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from invites.admin.common import (
     DYNAMO_FAILURES,
     SOURCE,
     log_code_change,
+    log_pause_change,
     page_context,
     report_dynamo_failure,
     require_change,
@@ -32,9 +38,10 @@ from invites.admin.common import (
     url,
     usernames,
 )
+from invites.admin.display import Moment, PolicyDisplay, space_type
 from invites.models import DynamoSpace
-from invites.services import CodeChange, invite_code_regenerate
-from spaces.exceptions import DomainError, SpaceNotFound
+from invites.services import CodeChange, invite_code_policy_update, invite_code_regenerate
+from spaces.exceptions import DomainError, NoInviteCode, SpaceNotFound
 from spaces.models import Membership, Space
 
 if TYPE_CHECKING:
@@ -108,6 +115,52 @@ def _report(request: HttpRequest, model_admin: SpaceAdmin, space: Space, change:
     messages.success(request, f"The invite code of space {space_label(space)} is now {change.new_code} ({was}).")
 
 
+@require_POST
+def pause(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> HttpResponse:
+    """Pause (``paused=yes``) or unpause (``paused=no``) the current code: one read, one transaction."""
+    require_change(request, model_admin)
+    detail_url = url("change", space_id)
+    wanted = {"yes": True, "no": False}.get(request.POST.get("paused", ""))
+    if wanted is None:
+        messages.error(request, "Say whether to pause the invite code (paused=yes) or unpause it (paused=no).")
+        return HttpResponseRedirect(detail_url)
+    try:
+        space = selectors.space_by_id(space_id=space_id)
+        if space is None:
+            raise SpaceNotFound(space_id)
+        updated = invite_code_policy_update(
+            space_id=space.id, space=space, paused=wanted, actor_id=str(request.user.pk)
+        )
+    except SpaceNotFound as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(url("changelist"))
+    except NoInviteCode:
+        messages.error(request, f"Space {space_id} has no invite code to pause or unpause; give it one first.")
+        return HttpResponseRedirect(detail_url)
+    except DomainError as exc:
+        messages.error(request, f"The invite code of space {space_id} was not changed: {exc}")
+        return HttpResponseRedirect(detail_url)
+    except DYNAMO_FAILURES as exc:
+        report_dynamo_failure(request, exc)
+        return HttpResponseRedirect(detail_url)
+    log_pause_change(request, model_admin, space=updated, paused=wanted)
+    _report_pause(request, updated, paused=wanted)
+    return HttpResponseRedirect(detail_url)
+
+
+def _report_pause(request: HttpRequest, space: Space, *, paused: bool) -> None:
+    label, code = space_label(space), space.invite_code
+    if paused:
+        messages.success(request, f"The invite code {code} of space {label} is paused: nobody can join with it.")
+        return
+    still_stopped = PolicyDisplay.of(space).stopped_by
+    if still_stopped:
+        why = " and ".join(still_stopped)
+        messages.warning(request, f"The invite code {code} of space {label} is no longer paused, but still {why}.")
+    else:
+        messages.success(request, f"The invite code {code} of space {label} works again.")
+
+
 def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> HttpResponse:
     require_view(request, model_admin)
     space, members, consistency, dynamo_failed = None, [], None, False
@@ -130,11 +183,25 @@ def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin
         consistency=consistency,
         history=_history(space_id),
         regenerate_url=url("regenerate", space_id),
+        pause_url=url("pause", space_id),
         detail_url=url("change", space_id),
+        **_shown(space),
         **_people(space, members),
     )
     status = 404 if space is None and not dynamo_failed else 200
     return render(request, "admin/invites/dynamospace/change_form.html", context, status=status)
+
+
+def _shown(space: Space | None) -> dict[str, Any]:
+    """The space's values as the page shows them: dates, the type (the API's default), the code's policy."""
+    if space is None:
+        return {}
+    return {
+        "created": Moment.of(space.created_at),
+        "updated": Moment.of(space.updated_at),
+        "space_type": space_type(space),
+        "policy": PolicyDisplay.of(space),
+    }
 
 
 def _people(space: Space | None, members: list[Membership]) -> dict[str, Any]:
@@ -143,7 +210,9 @@ def _people(space: Space | None, members: list[Membership]) -> dict[str, Any]:
     owner_id = (space.owner_id or "") if space else ""
     return {
         "owner": known.get(owner_id, owner_id),
-        "members": [{"membership": m, "username": known.get(m.user_id, "")} for m in members],
+        "members": [
+            {"membership": m, "username": known.get(m.user_id, ""), "joined": Moment.of(m.joined_at)} for m in members
+        ],
     }
 
 

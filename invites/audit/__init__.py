@@ -26,14 +26,16 @@ from invites.audit.findings import (
     DuplicateCode,
     Finding,
     FindingKind,
+    LegacyFormatCode,
     MappingWithMissingSpace,
     MissingClaim,
+    PolicyWithoutCode,
     RepairFailure,
     SpaceWithoutCode,
     StaleMapping,
 )
 from invites.audit.repair import Repair
-from invites.audit.scan import DEFAULT_GRACE_SECONDS
+from invites.audit.scan import DEFAULT_GRACE_SECONDS, ScanProgress, table_item_estimate
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -42,22 +44,33 @@ __all__ = [
     "DuplicateCode",
     "Finding",
     "FindingKind",
+    "LegacyFormatCode",
     "MappingWithMissingSpace",
     "MissingClaim",
+    "PolicyWithoutCode",
     "RepairFailure",
+    "ScanProgress",
     "SpaceWithoutCode",
     "StaleMapping",
     "audit_invite_codes",
+    "table_item_estimate",
 ]
 
 
-def audit_invite_codes(*, repair: bool, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> AuditReport:
-    """Report every invite-code inconsistency; with ``repair``, fix each one.
+def audit_invite_codes(
+    *, repair: bool, grace_seconds: float = DEFAULT_GRACE_SECONDS, progress: ScanProgress | None = None
+) -> AuditReport:
+    """Report every invite-code inconsistency (and the warnings); with ``repair``, fix each problem.
 
+    ``progress`` hears of each scan page and of the scan's end (before any repair).
     Raises :class:`DynamoUnavailable` when the table cannot be reached.
     """
     started = time.monotonic()
-    snapshot = scan.take_snapshot(grace_seconds)
+    try:
+        snapshot = scan.take_snapshot(grace_seconds, progress)
+    finally:
+        if progress is not None:
+            progress.finish()
     report = AuditReport(total_items=snapshot.items, total_spaces=len(snapshot.spaces))
     for finding in scan.find_problems(snapshot, grace_seconds):
         report.add(finding)

@@ -1,9 +1,14 @@
 """What the audit finds: the kinds of problem, one typed finding per problem, and the report.
 
 This module is the one home of each kind's wording: its label, what it
-means, whether it is harmful, and what ``--repair`` does about it. Both front
-doors (``manage.py audit_invite_codes`` and the admin's audit page) render
-these and write no wording of their own.
+means, whether it is harmful, whether it is only a warning, and what
+``--repair`` does about it. Both front doors (``manage.py audit_invite_codes``
+and the admin's audit page) render these and write no wording of their own.
+
+A *warning* kind (``FindingKind.warning``) is listed like the others but is
+not a problem: the data is consistent, only worth acting on. Warnings never
+make the audit fail (``AuditReport.problem_count`` and ``clean`` leave them
+out) and ``--repair`` leaves them alone.
 
 A finding is a ``NamedTuple``: typed, immutable, and still unpacks and
 compares like the plain tuple it replaces.
@@ -15,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
+from invites.codes import ALPHABET, CODE_LENGTH
+
 
 @dataclass(frozen=True)
 class KindText:
@@ -23,6 +30,8 @@ class KindText:
     # True when it can keep someone out of a space or let them into the wrong one.
     harmful: bool
     repair: str
+    # True for a finding that is worth listing but is not a problem (see the module's docstring).
+    warning: bool = False
 
 
 class FindingKind(StrEnum):
@@ -37,6 +46,9 @@ class FindingKind(StrEnum):
     STALE_MAPPINGS = "stale_mappings"
     DUPLICATE_CODES = "duplicate_codes"
     MISSING_CLAIMS = "missing_claims"
+    POLICIES_WITHOUT_CODE = "policies_without_code"
+    # Warnings, after the problems.
+    LEGACY_FORMAT_CODES = "legacy_format_codes"
 
     @property
     def label(self) -> str:
@@ -53,6 +65,10 @@ class FindingKind(StrEnum):
     @property
     def repair(self) -> str:
         return KIND_TEXTS[self].repair
+
+    @property
+    def warning(self) -> bool:
+        return KIND_TEXTS[self].warning
 
 
 KIND_TEXTS = {
@@ -96,6 +112,25 @@ KIND_TEXTS = {
         "but it is unique only by chance, not by construction.",
         harmful=False,
         repair="records the claim; if another space claimed the code first, this one gets a new code",
+    ),
+    FindingKind.POLICIES_WITHOUT_CODE: KindText(
+        label="Invite policies on spaces without a code",
+        meaning="A space without an invite code carries invite-policy attributes (invite_expires_at, "
+        "invite_max_uses, invite_uses, invite_paused), left by another writer: the code a backfill or a repair "
+        "gives the space would inherit them, and be born paused, expired or used up.",
+        harmful=True,
+        repair="removes the policy attributes, if the space still has no code (before spaces without a code get one)",
+    ),
+    FindingKind.LEGACY_FORMAT_CODES: KindText(
+        label="Legacy-format codes (warning)",
+        meaning=f"The space holds a code that is not in the current format ({CODE_LENGTH} upper-case characters "
+        f"of {ALPHABET}), such as the earlier system's lower-case hex codes or the guide's token_urlsafe codes: "
+        "it works, but it is easier to guess, and the earlier system gave it no expiry. A warning, not a "
+        "problem: it does not fail the audit.",
+        harmful=False,
+        repair="left alone by --repair (the codes work); replace them with "
+        "manage.py backfill_invite_codes --replace-legacy-codes (a --dry-run first)",
+        warning=True,
     ),
 }
 
@@ -185,9 +220,54 @@ class MissingClaim(NamedTuple):
         return self.space_id
 
 
-Finding = SpaceWithoutCode | CodeWithoutMapping | MappingWithMissingSpace | StaleMapping | DuplicateCode | MissingClaim
+class PolicyWithoutCode(NamedTuple):
+    space_id: str
+    attributes: tuple[str, ...]  # the policy attributes the space carries, by their stored names
+
+    kind = FindingKind.POLICIES_WITHOUT_CODE
+
+    def describe(self) -> str:
+        return f"space {self.space_id} ({', '.join(self.attributes)})"
+
+    @property
+    def subject_space_id(self) -> str | None:
+        return self.space_id
+
+
+class LegacyFormatCode(NamedTuple):
+    space_id: str
+    code: str
+
+    kind = FindingKind.LEGACY_FORMAT_CODES
+
+    def describe(self) -> str:
+        return f"space {self.space_id} code '{self.code}'"
+
+    @property
+    def subject_space_id(self) -> str | None:
+        return self.space_id
+
+
+Finding = (
+    SpaceWithoutCode
+    | CodeWithoutMapping
+    | MappingWithMissingSpace
+    | StaleMapping
+    | DuplicateCode
+    | MissingClaim
+    | PolicyWithoutCode
+    | LegacyFormatCode
+)
 F = TypeVar(
-    "F", SpaceWithoutCode, CodeWithoutMapping, MappingWithMissingSpace, StaleMapping, DuplicateCode, MissingClaim
+    "F",
+    SpaceWithoutCode,
+    CodeWithoutMapping,
+    MappingWithMissingSpace,
+    StaleMapping,
+    DuplicateCode,
+    MissingClaim,
+    PolicyWithoutCode,
+    LegacyFormatCode,
 )
 
 
@@ -222,10 +302,16 @@ class AuditReport:
 
     @property
     def problem_count(self) -> int:
-        return sum(len(found) for found in self.findings.values())
+        """The findings that are problems; warnings are not counted."""
+        return sum(len(found) for kind, found in self.findings.items() if not kind.warning)
+
+    @property
+    def warning_count(self) -> int:
+        return sum(len(found) for kind, found in self.findings.items() if kind.warning)
 
     @property
     def clean(self) -> bool:
+        """No problems (there may be warnings)."""
         return self.problem_count == 0
 
     def counts(self) -> dict[str, int]:
@@ -257,6 +343,14 @@ class AuditReport:
     @property
     def missing_claims(self) -> list[MissingClaim]:
         return self._typed(MissingClaim)
+
+    @property
+    def policies_without_code(self) -> list[PolicyWithoutCode]:
+        return self._typed(PolicyWithoutCode)
+
+    @property
+    def legacy_format_codes(self) -> list[LegacyFormatCode]:
+        return self._typed(LegacyFormatCode)
 
     def _typed(self, finding_type: type[F]) -> list[F]:
         return [finding for finding in self.findings[finding_type.kind] if isinstance(finding, finding_type)]

@@ -5,6 +5,8 @@ their own whose condition is the very fact that makes them right (the space
 still holds the code, or no longer does). Each fix re-reads its subject,
 strongly consistent, and acts only if it is still needed. One failing fix is
 recorded and the others go on; DynamoDB becoming unreachable stops the repair.
+Warnings (legacy-format codes) are not repaired: replacing a working code is
+the backfill's ``--replace-legacy-codes``, with its dry run and report.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from invites import services as engine
 from invites.audit.findings import AuditReport, FindingKind, RepairFailure
+from invites.policies import InvitePolicy, policy_actions
 from spaces.dynamodb import get_many, short_reason, translate_unreachable
 from spaces.exceptions import DomainError, DynamoUnavailable
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
@@ -33,6 +36,8 @@ class Repair:
     def run(self) -> None:
         self._record_missing_claims()
         self._fix_duplicates()
+        # Before the spaces without a code get one: their new code must not inherit a stray policy.
+        self._clear_policies_without_code()
         self._give_codes()
         self._write_missing_mappings()
         self._delete_dead_mappings()
@@ -78,6 +83,17 @@ class Repair:
                 self._fixed(FindingKind.DUPLICATE_CODES)
             except Exception as exc:  # recorded, the repair goes on
                 self._failed(FindingKind.DUPLICATE_CODES, code, exc)
+
+    def _clear_policies_without_code(self) -> None:
+        kind = FindingKind.POLICIES_WITHOUT_CODE
+        no_policy = policy_actions(InvitePolicy(), reset_uses=True)  # removes every policy attribute
+        for finding in self.report.policies_without_code:
+            tx = Transaction()
+            # Only while the space still has no code: a code's policy is its owner's choice.
+            still_bare = Space.pk.exists() & Space.invite_code.does_not_exist()
+            tx.update("space", Space(*Space.key(finding.space_id)), no_policy, condition=still_bare)
+            if self._commit(tx, kind, finding.space_id):
+                self._fixed(kind)
 
     def _give_codes(self) -> None:
         kind = FindingKind.SPACES_WITHOUT_CODE

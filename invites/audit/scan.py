@@ -3,6 +3,11 @@
 The snapshot keeps strings only (a few dozen bytes per code), so memory grows
 with the number of codes, not with the size of the items.
 
+The snapshot also keeps, for spaces without a code only, which invite-policy
+attributes they carry (a space with a code may have any policy: that is no
+problem), and the scan reports its progress page by page to an optional
+:class:`ScanProgress` (the command's progress bar).
+
 A writer of the guide's layout changes a space and its mappings in separate
 writes; such a change in flight is not a problem: the mappings of a space
 that changed less than ``grace_seconds`` ago, its missing mapping, and any
@@ -16,22 +21,47 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from invites import codes
 from invites.audit.findings import (
     CodeWithoutMapping,
     DuplicateCode,
     Finding,
+    LegacyFormatCode,
     MappingWithMissingSpace,
     MissingClaim,
+    PolicyWithoutCode,
     SpaceWithoutCode,
     StaleMapping,
 )
 from spaces import keys
-from spaces.dynamodb import table_connection, translate_unreachable
+from spaces.dynamodb import botocore_client, current_binding, table_connection, translate_unreachable
 
 DEFAULT_GRACE_SECONDS = 60.0
-SCANNED_ATTRIBUTES = ("PK", "SK", "id", "invite_code", "space_id", "code", "created_at", "updated_at")
+# The invite policy's attributes on the space item, by their stored names (spaces.models.Space).
+POLICY_ATTRIBUTES = ("invite_expires_at", "invite_max_uses", "invite_uses", "invite_paused")
+SCANNED_ATTRIBUTES = (
+    "PK",
+    "SK",
+    "id",
+    "invite_code",
+    "space_id",
+    "code",
+    "created_at",
+    "updated_at",
+    *POLICY_ATTRIBUTES,
+)
+
+
+class ScanProgress(Protocol):
+    """Told how many items each scan page held, and when the scan is over."""
+
+    def advance(self, items: int) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass
@@ -43,6 +73,8 @@ class Snapshot:
     claims: dict[str, str] = field(default_factory=dict)  # CODE (upper) -> the claimant's space id
     # Spaces whose code (or anything else) changed within the grace period.
     recently_updated: set[str] = field(default_factory=set)
+    # Spaces without a code that carry policy attributes -> the attributes' names.
+    policies_without_code: dict[str, tuple[str, ...]] = field(default_factory=dict)
     items: int = 0
 
     def claimant(self, code: str) -> str | None:
@@ -56,24 +88,44 @@ class Snapshot:
         return not code or self.claimant(code) != space_id
 
 
-def take_snapshot(grace_seconds: float) -> Snapshot:
+def take_snapshot(grace_seconds: float, progress: ScanProgress | None = None) -> Snapshot:
     """Raises :class:`DynamoUnavailable` when the table cannot be reached."""
     snapshot = Snapshot()
     now = datetime.now(UTC)
-    for raw in _scan_items():
+    for raw in _scan_items(progress):
         snapshot.items += 1
         pk, sk = raw["PK"]["S"], raw["SK"]["S"]
         if pk.startswith(keys.SPACE_PREFIX) and sk == keys.SPACE_METADATA_SK:
-            space_id = _text(raw, "id") or keys.strip_prefix(pk, keys.SPACE_PREFIX)
-            snapshot.spaces[space_id] = _text(raw, "invite_code") or None
-            if age_seconds(_text(raw, "updated_at"), now) < grace_seconds:
-                snapshot.recently_updated.add(space_id)
+            _add_space(snapshot, raw, pk, grace_seconds, now)
         elif pk.startswith(keys.INVITE_PREFIX) and sk.startswith(keys.SPACE_PREFIX):
             code = keys.strip_prefix(pk, keys.INVITE_PREFIX)
             snapshot.mappings.append((code, keys.strip_prefix(sk, keys.SPACE_PREFIX), _text(raw, "created_at")))
         elif pk.startswith(keys.CODE_PREFIX) and sk == keys.CODE_CLAIM_SK:
             snapshot.claims[keys.strip_prefix(pk, keys.CODE_PREFIX)] = _text(raw, "space_id") or ""
     return snapshot
+
+
+def _add_space(snapshot: Snapshot, raw: dict[str, Any], pk: str, grace_seconds: float, now: datetime) -> None:
+    space_id = _text(raw, "id") or keys.strip_prefix(pk, keys.SPACE_PREFIX)
+    code = _text(raw, "invite_code") or None
+    snapshot.spaces[space_id] = code
+    if age_seconds(_text(raw, "updated_at"), now) < grace_seconds:
+        snapshot.recently_updated.add(space_id)
+    if code is None:
+        carried = tuple(name for name in POLICY_ATTRIBUTES if _policy_in_effect(raw.get(name)))
+        if carried:
+            snapshot.policies_without_code[space_id] = carried
+
+
+def _policy_in_effect(value: dict[str, Any] | None) -> bool:
+    """Whether a stored policy attribute says anything: present, and not ``false``, null or a zero count."""
+    if not value or value.get("NULL"):
+        return False
+    if "BOOL" in value:
+        return bool(value["BOOL"])
+    if "N" in value:
+        return value["N"] not in ("0", "0.0")
+    return True  # another type than the engine writes: worth a look all the same
 
 
 def find_problems(snapshot: Snapshot, grace_seconds: float) -> list[Finding]:
@@ -86,7 +138,11 @@ def _space_findings(snapshot: Snapshot) -> Iterator[Finding]:
     for space_id, code in snapshot.spaces.items():
         if not code:
             yield SpaceWithoutCode(space_id)
+            if space_id in snapshot.policies_without_code:
+                yield PolicyWithoutCode(space_id, snapshot.policies_without_code[space_id])
             continue
+        if not codes.is_new_format(code):
+            yield LegacyFormatCode(space_id, code)
         if snapshot.claimant(code) is None:
             yield MissingClaim(space_id, code)
         # A writer of the guide's layout puts the new mapping after it changed the space.
@@ -144,7 +200,7 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     return value.get("S") if value else None
 
 
-def _scan_items() -> Iterator[dict[str, Any]]:
+def _scan_items(progress: ScanProgress | None) -> Iterator[dict[str, Any]]:
     connection = table_connection()
     start_key = None
     while True:
@@ -152,7 +208,25 @@ def _scan_items() -> Iterator[dict[str, Any]]:
             page = connection.scan(
                 attributes_to_get=list(SCANNED_ATTRIBUTES), consistent_read=True, exclusive_start_key=start_key
             )
-        yield from page.get("Items", [])
+        items = page.get("Items", [])
+        yield from items
+        if progress is not None:
+            progress.advance(len(items))
         start_key = page.get("LastEvaluatedKey")
         if start_key is None:
             return
+
+
+def table_item_estimate() -> int | None:
+    """DescribeTable's ``ItemCount``: DynamoDB's estimate of every item, refreshed about every six hours.
+
+    Only a progress bar's total: None when it is unknown (zero, DescribeTable
+    not in the caller's IAM policy, or any other failure: the scan that follows
+    reports an unreachable table in its own words).
+    """
+    try:
+        answer = botocore_client().describe_table(TableName=current_binding().table_name)
+    except (BotoCoreError, ClientError):
+        return None
+    count = answer.get("Table", {}).get("ItemCount")
+    return count if isinstance(count, int) and count > 0 else None
