@@ -14,10 +14,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from invites.policies import MAX_EXPIRES_IN_SECONDS, MAX_USES, InvitePolicy, expires_at_iso, uses_of
-from spaces.models import ROLE_OWNER, ROLES, Membership, Space
-
-DEFAULT_SPACE_TYPE = "workspace"
-
+from spaces.models import DEFAULT_SPACE_TYPE, ROLE_OWNER, ROLES, Membership, Space
 
 # --- strict JSON fields ---------------------------------------------------------------
 

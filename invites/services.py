@@ -417,7 +417,12 @@ def _assign_batch(batch: list[Space], check_legacy: bool) -> list[CodeChange]:
             tx.update(
                 ("space", space.id),
                 Space(*Space.key(space.id)),
-                [Space.invite_code.set(drawn[space.id]), Space.updated_at.set(now)],
+                # A first code starts with no policy, whatever another writer left on the space.
+                [
+                    Space.invite_code.set(drawn[space.id]),
+                    Space.updated_at.set(now),
+                    *policy_actions(InvitePolicy(), reset_uses=True),
+                ],
                 condition=_holds(None),
                 return_old_on_failure=True,
             )

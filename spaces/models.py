@@ -29,6 +29,8 @@ ROLE_MEMBER = "member"
 ROLE_VIEWER = "viewer"
 ROLES = (ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER)
 ROLES_THAT_MANAGE_INVITES = frozenset({ROLE_OWNER, ROLE_ADMIN})
+# What a space without a ``type`` is (the earlier system's items may lack one).
+DEFAULT_SPACE_TYPE = "workspace"
 
 
 def utc_now_iso() -> str:

@@ -264,3 +264,13 @@ def test_a_pause_that_lands_between_the_read_and_the_join_joins_nobody(dynamo_ta
     with pytest.raises(InvalidInviteCode):
         engine.space_join_with_code(typed_code=space.invite_code or "", user_id="late")
     assert members_of(space.id) == {"owner"}
+
+
+def test_a_first_code_starts_without_the_policy_another_writer_left_on_the_space(api_client, dynamo_table) -> None:
+    space_id = put_legacy_space(name="Left paused")
+    Space(*Space.key(space_id)).update(actions=[Space.invite_paused.set(True), Space.invite_max_uses.set(1)])
+
+    [change] = engine.invite_code_assign_if_missing(spaces=[stored(space_id)])
+
+    assert InvitePolicy.of(stored(space_id)).is_default
+    assert _joins(api_client, change.new_code or "") == (200, 200)

@@ -17,11 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from invites.policies import InvitePolicy, now_epoch, uses_of
-from spaces.models import Space
-
-# What the API answers for a space without a type (api.serializers.DEFAULT_SPACE_TYPE; invites may
-# not import the API, tests/test_layout.py).
-DEFAULT_SPACE_TYPE = "workspace"
+from spaces.models import DEFAULT_SPACE_TYPE, Space
 
 
 @dataclass(frozen=True)
