@@ -358,7 +358,8 @@ def test_the_repair_leaves_the_policy_of_a_space_that_got_a_code_after_the_scan(
 
     def snapshot_then_code(grace_seconds: float, progress: object = None) -> scan.Snapshot:
         taken = real_snapshot(grace_seconds, progress)
-        engine.invite_code_assign_if_missing(spaces=[Space.get(*Space.key(space_id))])
+        # Another writer gives the space a code (and leaves its policy): the repair must not touch it.
+        Space(*Space.key(space_id)).update(actions=[Space.invite_code.set("LATE2345")])
         return taken
 
     monkeypatch.setattr(scan, "take_snapshot", snapshot_then_code)
