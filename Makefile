@@ -35,7 +35,7 @@ serve: $(SERVE_STAMP)
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 lint: install
 	$(VENV)/bin/ruff check .

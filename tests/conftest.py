@@ -25,6 +25,12 @@ def fresh_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress bars are as wide whichever way pytest runs (a terminal, CI, xdist workers)."""
+    monkeypatch.setenv("COLUMNS", "160")
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[embedded_dynamodb.EmbeddedDynamo]:
     server = embedded_dynamodb.start()
