@@ -1,8 +1,8 @@
 """Every key format of the single table, in one place.
 
 The first four are the layout of the earlier system (the guide); tables it
-wrote must keep working, so they never change. ``CODE#`` and ``TABLEFLAG#``
-are ours: see the README's item layout.
+wrote must keep working, so they never change. ``CODE#``, ``TABLEFLAG#`` and
+``BACKFILLRUN#`` are ours: see the README's item layout.
 
 =======================  ====================  ===============================
 PK                       SK                    item
@@ -12,6 +12,8 @@ SPACE#<space_id>         MEMBER#<user_id>      a membership (GSI1: USER#/SPACE#)
 INVITE#<code>            SPACE#<space_id>      the guide's code -> space mapping
 CODE#<CODE>              CLAIM                 uniqueness claim of a code (ours)
 TABLEFLAG#<name>         FLAG                  one-off table facts (ours)
+BACKFILLRUN#<name>       RUN                   a named backfill run's shape and counters (ours)
+BACKFILLRUN#<name>       SEGMENT#<i>           one segment's progress in that run (ours)
 =======================  ====================  ===============================
 """
 
