@@ -15,12 +15,9 @@ saved to ``test-output/`` too.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,41 +26,15 @@ from devtools.demo import seed_demo
 from invites import services as engine
 from invites.services import space_create
 from spaces.models import InviteMapping, Space
+from tests.browser import TEST_OUTPUT, requires_chromium
+from tests.browser import chromium_browser as chromium_browser
 from tests.invariants import invariant_violations, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TEST_OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 PASSWORD = "browser-pass-123"
-
-if shutil.which(CHROMIUM) is None:
-    pytestmark.append(pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: `make test` installs Debian's package"))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread while the
-    # browser lives; the ORM calls of the tests and of pytest-django's database
-    # teardown are still plain synchronous code, so Django must not refuse them.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+pytestmark.append(requires_chromium)
 
 
 @pytest.fixture

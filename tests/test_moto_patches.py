@@ -670,20 +670,23 @@ def counter_table() -> Iterator[None]:
         yield
 
 
-def increment(token: str | None, *, by: int = 1, table: str = "t", region: str = REGION) -> dict[str, Any]:
-    parameters: dict[str, Any] = {
-        "TransactItems": [
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": key("X", "1"),
-                    "UpdateExpression": "ADD #c :by",
-                    "ExpressionAttributeNames": {"#c": "counter"},
-                    "ExpressionAttributeValues": {":by": n(by)},
-                }
+def counter_update(by: int, table: str = "t") -> list[dict[str, Any]]:
+    """The TransactItems of a transaction adding ``by`` to the counter item."""
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": key("X", "1"),
+                "UpdateExpression": "ADD #c :by",
+                "ExpressionAttributeNames": {"#c": "counter"},
+                "ExpressionAttributeValues": {":by": n(by)},
             }
-        ]
-    }
+        }
+    ]
+
+
+def increment(token: str | None, *, by: int = 1, table: str = "t", region: str = REGION) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"TransactItems": counter_update(by, table)}
     if token is not None:
         parameters["ClientRequestToken"] = token
     return client(region).transact_write_items(**parameters)
@@ -722,38 +725,13 @@ def test_same_token_other_request_is_a_mismatch() -> None:
     increment("token-1")
     dynamodb = client()
     with pytest.raises(dynamodb.exceptions.IdempotentParameterMismatchException) as caught:
-        dynamodb.transact_write_items(
-            ClientRequestToken="token-1",
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": "t",
-                        "Key": key("X", "1"),
-                        "UpdateExpression": "ADD #c :by",
-                        "ExpressionAttributeNames": {"#c": "counter"},
-                        "ExpressionAttributeValues": {":by": n(2)},
-                    }
-                }
-            ],
-        )
+        dynamodb.transact_write_items(ClientRequestToken="token-1", TransactItems=counter_update(2))
     assert caught.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     # Another optional parameter is another request too
     with pytest.raises(dynamodb.exceptions.IdempotentParameterMismatchException):
         dynamodb.transact_write_items(
-            ClientRequestToken="token-1",
-            ReturnConsumedCapacity="TOTAL",
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": "t",
-                        "Key": key("X", "1"),
-                        "UpdateExpression": "ADD #c :by",
-                        "ExpressionAttributeNames": {"#c": "counter"},
-                        "ExpressionAttributeValues": {":by": n(1)},
-                    }
-                }
-            ],
+            ClientRequestToken="token-1", ReturnConsumedCapacity="TOTAL", TransactItems=counter_update(1)
         )
     assert counter() == 1
 
