@@ -225,7 +225,12 @@ def is_condition_failure(exc: BaseException) -> bool:
 
 def is_unreachable(exc: BaseException) -> bool:
     """True when the endpoint or the table cannot be reached at all."""
-    if error_code(exc) == "ResourceNotFoundException":
+    code = error_code(exc)
+    if code == "ResourceNotFoundException":
+        return True
+    if code is not None and code.isdigit():
+        # botocore names an answer it cannot read as DynamoDB's by its HTTP status: a body
+        # cut off on the way (a connection dropped mid-request) or a proxy's own error page.
         return True
     network_failures = (
         botocore.exceptions.ConnectionError,
@@ -334,12 +339,14 @@ def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
         code = error_code(exc)
         if code == "ResourceNotFoundException":
             raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} does not exist at {where}") from exc
+        if code is not None and code.isdigit():
+            # A web server that is not DynamoDB: its HTML reads as an error named by its HTTP status.
+            raise not_dynamodb from exc
         if is_unreachable(exc) or code in CREDENTIAL_ERROR_CODES:
             raise DynamoUnavailable(
                 f"DynamoDB table {binding.table_name!r} at {where} cannot be reached: {short_reason(exc)}"
             ) from exc
-        if code is None or code.isdigit():
-            # A web server that is not DynamoDB: its HTML reads as an error named by its HTTP status.
+        if code is None:
             raise not_dynamodb from exc
         logger.debug("DescribeTable answered %s; the endpoint is there", code)
         return

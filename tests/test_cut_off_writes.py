@@ -157,7 +157,7 @@ def test_regenerations_through_a_real_outage_leave_a_consistent_table(
                     outcomes["unavailable"] += 1
                     time.sleep(0.02)
                 except Exception as exc:  # counted, so the test fails on anything else
-                    outcomes[f"unexpected {type(exc).__name__}: {exc}"] += 1
+                    outcomes[f"unexpected {type(exc).__name__}: {exc} ({exc.__cause__!r})"] += 1
 
         workers = [threading.Thread(target=regenerate_until_stopped, args=(n,)) for n in range(6)]
         for worker in workers:

@@ -196,3 +196,21 @@ def test_conflicts_that_never_end_give_up_after_a_bounded_number_of_tries(dynamo
 
     assert injector.injected == TRANSIENT_RETRIES + 1
     assert Space.get(*Space.key(space.id), consistent_read=True).invite_code == space.invite_code
+
+
+def test_an_answer_that_is_not_dynamodbs_is_unavailable_not_a_server_error(dynamo_table, client_events) -> None:
+    """A request cut off mid-body reaches the server truncated; its answer is an HTTP 400 without DynamoDB's JSON."""
+    from spaces.exceptions import DynamoUnavailable
+
+    space = space_create(owner_id="owner", name="Cut request")
+
+    def truncated(request: Any, **_: Any) -> Any:
+        if b"TransactWriteItems" in (request.headers.get("X-Amz-Target") or b""):
+            return answer(request, 400, b"<html>Bad Request</html>", content_type="text/html")
+        return None
+
+    client_events.register("before-send.dynamodb", truncated)
+
+    with pytest.raises(DynamoUnavailable):
+        engine.invite_code_regenerate(space_id=space.id)
+    assert Space.get(*Space.key(space.id), consistent_read=True).invite_code == space.invite_code

@@ -36,9 +36,11 @@ def table_item_count() -> int | None:
         code = error_code(exc)
         if code in NOT_ALLOWED:
             return None
+        if code is not None and code.isdigit():
+            raise not_dynamodb from exc
         if is_unreachable(exc):
             raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} at {where} cannot be reached") from exc
-        if code is None or code.isdigit():
+        if code is None:
             raise not_dynamodb from exc
         raise DynamoUnavailable(f"DynamoDB table {binding.table_name!r} at {where}: DescribeTable said {code}") from exc
     table = answer.get("Table")
