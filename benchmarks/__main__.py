@@ -41,7 +41,7 @@ from devtools.embedded_dynamodb import EmbeddedDynamo
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
-ALL_SCENARIOS = ("guide", "ours", "floor", "ours_large", "engine", "load")
+ALL_SCENARIOS = ("guide", "ours", "floor", "ours_large", "engine", "processes", "load")
 PROJECTED_SPACES = 1_000_000
 PROJECTED_WORKERS = (1, 8, 64)
 
@@ -342,6 +342,8 @@ def run_scenario(
         return engine_scenario(server, engine_sizes, latency_ms)
     if name == "load":
         return load_scenario()
+    if name == "processes":
+        return processes_scenario(server, env_int("BENCH_PROCESSES_SPACES", 4000))
     child = "ours" if name == "ours_large" else name
     size = large if name == "ours_large" else spaces
     # The machine is shared: ours and the floor run `repeat` times each and the
@@ -354,6 +356,53 @@ def run_scenario(
         "runs_wall_seconds": [run["wall_seconds"] for run in runs],
         "runs_cpu_ms_per_fixed_space": [run.get("per_fixed_space", {}).get("cpu_ms") for run in runs],
     }
+
+
+def processes_scenario(server: EmbeddedDynamo, spaces: int) -> dict[str, Any]:
+    """``backfill_invite_codes --processes 1`` and ``--processes 2`` on fresh tables of ``spaces``.
+
+    The command runs as an operator runs it, a process of its own (its workers
+    spawn processes, which in-process latency hooks would not reach, so no
+    latency is injected here: the embedded server's own speed is the limit,
+    and the ratio says how much of it one more client process can use).
+    """
+    runs: dict[str, Any] = {}
+    for processes in (1, 2):
+        table = f"bench-processes-{processes}-{uuid.uuid4().hex[:8]}"
+        seeded = create_seeded_table(server.endpoint_url, table, spaces)
+        env = {
+            **os.environ,
+            "DJANGO_DEBUG": "1",
+            "DJANGO_SETTINGS_MODULE": "lifestyle_spaces.settings",
+            "DYNAMODB_HOST": server.endpoint_url,
+            "DYNAMODB_TABLE": table,
+            "CACHE_URL": "locmem://bench",
+        }
+        started = time.perf_counter()
+        try:
+            process = subprocess.run(
+                [sys.executable, "manage.py", "backfill_invite_codes", "--processes", str(processes), "-v", "0"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            wall = time.perf_counter() - started
+            left = count_spaces_without_code(server.endpoint_url, table)
+        finally:
+            drop_table(server.endpoint_url, table)
+        if process.returncode != 0:
+            raise RuntimeError(f"--processes {processes} failed ({process.returncode}): {process.stderr[-2000:]}")
+        fixed = seeded["spaces_without_code"] - left
+        runs[str(processes)] = {
+            "wall_seconds": round(wall, 3),
+            "fixed": fixed,
+            "fixed_per_second": round(fixed / wall, 1),
+            "spaces_without_code_after": left,
+        }
+    runs["ratio_2_over_1"] = round(runs["2"]["fixed_per_second"] / runs["1"]["fixed_per_second"], 3)
+    return {"spaces": spaces, "runs": runs}
 
 
 def load_scenario() -> dict[str, Any]:
@@ -373,6 +422,8 @@ def summarize_one(result: dict[str, Any]) -> dict[str, Any]:
         return {key: load.get(key) for key in ("requests_per_second", "latency_ms", "error_rate")}
     if "tables" in result:
         return {f"{size} spaces": summarize_one(table) for size, table in result["tables"].items()}
+    if "runs" in result and "ratio_2_over_1" in result["runs"]:
+        return result["runs"]
     if "rounds" in result:
         return {
             name: {
@@ -445,6 +496,9 @@ def compare(scenarios: dict[str, Any], *, latency_ms: float, segments: int, page
         out["projection_1m"] = projection(
             usable[source], source=source, latency_ms=latency_ms, segments=segments, page_size=page_size
         )
+    if "processes" in usable:
+        out["processes_fixed_per_second"] = {n: usable["processes"]["runs"][n]["fixed_per_second"] for n in ("1", "2")}
+        out["processes_ratio_2_over_1"] = usable["processes"]["runs"]["ratio_2_over_1"]
     out["failed_scenarios"] = sorted(set(scenarios) - set(usable))
     return out
 
