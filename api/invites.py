@@ -31,7 +31,7 @@ from api.serializers import (
     SpaceSerializer,
 )
 from invites import codes
-from invites.policies import InvitePolicy, now_epoch
+from invites.policies import InvitePolicy, expiry_in
 from invites.services import (
     invite_code_policy_update,
     invite_code_regenerate,
@@ -97,9 +97,9 @@ class RegenerateInviteView(APIView):
         # just as fresh relative to this request: return it.
         if policy.is_default:
             return Response(InviteCodeSerializer(InviteCodeSerializer.for_code(change.new_code)).data)
-        space.invite_code = change.new_code
-        space.invite_expires_at, space.invite_max_uses = policy.expires_at, policy.max_uses
-        return Response(InviteCodeWithPolicySerializer(InviteCodeWithPolicySerializer.for_space(space)).data)
+        return Response(
+            InviteCodeWithPolicySerializer(InviteCodeWithPolicySerializer.for_code(change.new_code, policy)).data
+        )
 
     @extend_schema(
         operation_id="spaces_invite_partial_update",
@@ -131,10 +131,8 @@ class RegenerateInviteView(APIView):
 def _policy_from(request: Request) -> InvitePolicy:
     payload = InvitePolicySerializer(data=request.data if request.data else {})
     payload.is_valid(raise_exception=True)
-    expires_in = payload.validated_data.get("expires_in")
     return InvitePolicy(
-        expires_at=now_epoch() + expires_in if expires_in is not None else None,
-        max_uses=payload.validated_data.get("max_uses"),
+        expires_at=expiry_in(payload.validated_data.get("expires_in")), max_uses=payload.validated_data.get("max_uses")
     )
 
 

@@ -186,10 +186,10 @@ class InviteCodeWithPolicySerializer(InviteCodeSerializer):
     max_uses = serializers.IntegerField(required=False, allow_null=True, help_text="null: no limit.")
 
     @staticmethod
-    def for_space(space: Space) -> dict[str, object]:
-        policy = InvitePolicy.of(space)
+    def for_code(code: str, policy: InvitePolicy | None = None) -> dict[str, object]:
+        policy = policy or InvitePolicy()
         return {
-            **InviteCodeSerializer.for_code(space.invite_code or ""),
+            **InviteCodeSerializer.for_code(code),
             "expires_at": expires_at_iso(policy.expires_at),
             "max_uses": policy.max_uses,
         }
@@ -206,7 +206,7 @@ class InviteCodeStateSerializer(InviteCodeWithPolicySerializer):
     @staticmethod
     def for_space(space: Space) -> dict[str, object]:
         return {
-            **InviteCodeWithPolicySerializer.for_space(space),
+            **InviteCodeWithPolicySerializer.for_code(space.invite_code or "", InvitePolicy.of(space)),
             "uses": uses_of(space),
             "paused": InvitePolicy.of(space).paused,
         }

@@ -52,6 +52,11 @@ def now_epoch() -> int:
     return int(time.time())
 
 
+def expiry_in(seconds: int | None) -> int | None:
+    """The moment ``seconds`` from now (epoch seconds); None: never."""
+    return None if seconds is None else now_epoch() + int(seconds)
+
+
 def expires_at_iso(expires_at: int | None) -> str | None:
     return datetime.fromtimestamp(expires_at, UTC).isoformat() if expires_at is not None else None
 

@@ -32,7 +32,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
 from invites import codes
-from invites.policies import InvitePolicy, code_works, join_requirements, now_epoch, policy_actions
+from invites.policies import InvitePolicy, code_works, expiry_in, join_requirements, now_epoch, policy_actions
 from operations import metrics
 from spaces import keys
 from spaces.dynamodb import current_binding, error_code, get_many, is_unreachable, short_reason, translate_unreachable
@@ -54,6 +54,7 @@ from spaces.models import (
     Space,
     utc_now_iso,
 )
+from spaces.selectors import space_get
 from spaces.services import add_membership_to
 from spaces.table import table_flag_is_set, table_flag_set
 from spaces.transactions import TRANSIENT_REASONS, Transaction, TransactionCancelled
@@ -217,13 +218,6 @@ def space_create(
 # --- regenerating -------------------------------------------------------------------------
 
 
-def _space_or_missing(space_id: str) -> Space:
-    try:
-        return Space.get(*Space.key(space_id), consistent_read=True)
-    except DoesNotExist:
-        raise SpaceNotFound(space_id) from None
-
-
 def _space_from(raw: dict[str, Any] | None) -> Space | None:
     return Space.from_raw_data(raw) if raw else None
 
@@ -250,7 +244,7 @@ def invite_code_regenerate(
     check_legacy = not legacy_codes_recorded()
     with translate_unreachable():
         if space is None:
-            space = _space_or_missing(space_id)
+            space = space_get(space_id=space_id)
         for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
             old_code = space.invite_code or None
             new_code = _draw_code(check_legacy)
@@ -318,7 +312,7 @@ def invite_code_policy_update(
     """
     with translate_unreachable():
         if space is None:
-            space = _space_or_missing(space_id)
+            space = space_get(space_id=space_id)
         for _attempt in range(settings.INVITE_CODE_MAX_ATTEMPTS):
             if not space.invite_code:
                 raise NoInviteCode(space_id)
@@ -360,7 +354,7 @@ def _log_policy(space: Space, policy: InvitePolicy, actor_id: str | None) -> Non
 
 def _changed_policy(current: InvitePolicy, expires_in: Any, max_uses: Any, paused: Any) -> InvitePolicy:
     if expires_in is not UNCHANGED:
-        current = replace(current, expires_at=None if expires_in is None else now_epoch() + int(expires_in))
+        current = replace(current, expires_at=expiry_in(expires_in))
     if max_uses is not UNCHANGED:
         current = replace(current, max_uses=None if max_uses is None else int(max_uses))
     if paused is not UNCHANGED:

@@ -308,8 +308,12 @@ CREDENTIAL_ERROR_CODES = frozenset(
 )
 
 
-def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
+def ensure_table_reachable(*, connect_timeout: float = 2.0) -> int | None:
     """Fail fast, with a one-line reason (:class:`DynamoUnavailable`), if the table cannot be used.
+
+    Returns DescribeTable's ``ItemCount`` (DynamoDB's estimate of every item,
+    refreshed about every six hours; the commands' progress bars take it as
+    their total), or None when DescribeTable is not allowed.
 
     First a plain TCP connection to the endpoint with a short timeout, so an
     unreachable endpoint fails within seconds whatever the client's retry
@@ -349,7 +353,9 @@ def ensure_table_reachable(*, connect_timeout: float = 2.0) -> None:
         if code is None:
             raise not_dynamodb from exc
         logger.debug("DescribeTable answered %s; the endpoint is there", code)
-        return
+        return None
     table = answer.get("Table")
     if not isinstance(table, dict) or table.get("TableName") != binding.table_name:
         raise not_dynamodb
+    count = table.get("ItemCount")
+    return count if isinstance(count, int) else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pynamodb.exceptions import DoesNotExist
+
 from spaces import keys
 from spaces.dynamodb import get_many, translate_unreachable
 from spaces.exceptions import SpaceNotFound
@@ -21,13 +23,27 @@ def space_with_membership(*, space_id: str, user_id: str | None) -> tuple[Space,
     return Space.from_raw_data(raw_space), Membership.from_raw_data(raw_member) if raw_member else None
 
 
+def space_get(*, space_id: str) -> Space:
+    """The space, strongly consistent (as a write about to use it needs); :class:`SpaceNotFound` if it is gone."""
+    with translate_unreachable():
+        try:
+            return Space.get(*Space.key(space_id), consistent_read=True)
+        except DoesNotExist:
+            raise SpaceNotFound(space_id) from None
+
+
 def space_member_count(*, space: Space) -> int:
     """The count the engine keeps on the space; a space the earlier system wrote is counted (a Query)."""
     if space.member_count is not None:
         return int(space.member_count)
+    return space_members_counted(space_id=space.id)
+
+
+def space_members_counted(*, space_id: str) -> int:
+    """The space's membership items, counted (a Query of its partition)."""
     with translate_unreachable():
         return Membership.count(
-            keys.space_pk(space.id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX)
+            keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX)
         )
 
 

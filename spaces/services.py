@@ -14,24 +14,13 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from spaces import keys
 from spaces.dynamodb import translate_unreachable
 from spaces.exceptions import AlreadyMember, SpaceNotFound
 from spaces.models import ROLES, Membership, Space, utc_now_iso
+from spaces.selectors import space_get, space_members_counted
 from spaces.transactions import Transaction, TransactionCancelled
 
 MAX_ATTEMPTS = 8
-
-
-def _space(space_id: str) -> Space:
-    try:
-        return Space.get(*Space.key(space_id), consistent_read=True)
-    except DoesNotExist:
-        raise SpaceNotFound(space_id) from None
-
-
-def _counted(space_id: str) -> int:
-    return Membership.count(keys.space_pk(space_id), range_key_condition=Membership.sk.startswith(keys.MEMBER_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -46,7 +35,7 @@ class CountUpdate:
 def _count_plus_one(space: Space) -> CountUpdate:
     if space.member_count is None:
         # A space the earlier system wrote: counted once, stored if nobody stored a count first.
-        value = _counted(space.id) + 1
+        value = space_members_counted(space_id=space.id) + 1
         return CountUpdate(value, Space.member_count.set(value), Space.member_count.does_not_exist())
     return CountUpdate(int(space.member_count) + 1, Space.member_count.add(1), Space.member_count.exists())
 
@@ -86,7 +75,7 @@ def space_membership_add(*, space_id: str, user_id: str, role: str) -> Membershi
         raise ValueError(f"unknown role {role!r}")
     membership = Membership.build(space_id, user_id, role, utc_now_iso())
     with translate_unreachable():
-        space = _space(space_id)
+        space = space_get(space_id=space_id)
         for _attempt in range(MAX_ATTEMPTS):
             tx = Transaction()
             add_membership_to(tx, membership, space)

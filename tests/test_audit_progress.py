@@ -136,7 +136,7 @@ def test_a_bar_without_an_estimate_still_shows_items_and_rate(
 ) -> None:
     from invites.management.commands import audit_invite_codes
 
-    monkeypatch.setattr(audit_invite_codes, "table_item_estimate", lambda: None)  # DescribeTable not allowed
+    monkeypatch.setattr(audit_invite_codes, "ensure_table_reachable", lambda **_: None)  # DescribeTable not allowed
     space_create(owner_id="o", name="Space")
 
     terminal.run_audit()

@@ -35,7 +35,7 @@ from invites.audit.findings import (
     StaleMapping,
 )
 from invites.audit.repair import Repair
-from invites.audit.scan import DEFAULT_GRACE_SECONDS, ScanProgress, table_item_estimate
+from invites.audit.scan import DEFAULT_GRACE_SECONDS, ScanProgress
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -53,7 +53,6 @@ __all__ = [
     "SpaceWithoutCode",
     "StaleMapping",
     "audit_invite_codes",
-    "table_item_estimate",
 ]
 
 

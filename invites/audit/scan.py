@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from invites import codes
 from invites.audit.findings import (
     CodeWithoutMapping,
@@ -38,7 +36,7 @@ from invites.audit.findings import (
     StaleMapping,
 )
 from spaces import keys
-from spaces.dynamodb import botocore_client, current_binding, table_connection, translate_unreachable
+from spaces.dynamodb import table_connection, translate_unreachable
 
 DEFAULT_GRACE_SECONDS = 60.0
 # The invite policy's attributes on the space item, by their stored names (spaces.models.Space).
@@ -215,18 +213,3 @@ def _scan_items(progress: ScanProgress | None) -> Iterator[dict[str, Any]]:
         start_key = page.get("LastEvaluatedKey")
         if start_key is None:
             return
-
-
-def table_item_estimate() -> int | None:
-    """DescribeTable's ``ItemCount``: DynamoDB's estimate of every item, refreshed about every six hours.
-
-    Only a progress bar's total: None when it is unknown (zero, DescribeTable
-    not in the caller's IAM policy, or any other failure: the scan that follows
-    reports an unreachable table in its own words).
-    """
-    try:
-        answer = botocore_client().describe_table(TableName=current_binding().table_name)
-    except (BotoCoreError, ClientError):
-        return None
-    count = answer.get("Table", {}).get("ItemCount")
-    return count if isinstance(count, int) and count > 0 else None

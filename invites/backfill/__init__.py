@@ -10,7 +10,6 @@ Shared by ``manage.py backfill_invite_codes`` and the admin; both call
 * ``run_state.py``: a run's progress in DynamoDB (``--run NAME``), shared by workers on any machine;
 * ``placement.py``: a worker's segment from the flags or the scheduler (Kubernetes, AWS Batch);
 * ``processes.py``: ``--processes P``, worker processes on one machine;
-* ``estimate.py``: DescribeTable before a run (is it DynamoDB, how big is the table);
 * ``rate_limit.py``: ``max_writes_per_second``, a token bucket and its botocore hook;
 * ``report.py``: :class:`SpaceOutcome` per space and their tally, :class:`BackfillReport`.
 """

@@ -30,7 +30,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, FindingKind, audit_invite_codes, table_item_estimate
+from invites.audit import DEFAULT_GRACE_SECONDS, AuditReport, FindingKind, audit_invite_codes
 from invites.management.commands.backfill_invite_codes import (
     PROBE_CONNECT_TIMEOUT,
     RULE,
@@ -87,9 +87,9 @@ class Command(BaseCommand):
             raise CommandError("--grace-seconds must be a number of seconds, 0 or more", returncode=2)
         log, handler = command_logger("invites.commands.audit", self.stdout)
         try:
-            self._connect()
+            estimate = self._connect()
             log.info("Auditing invite codes in DynamoDB table '%s'...", current_binding().table_name)
-            with progress_bar(log) as bar:
+            with progress_bar(log, estimate) as bar:
                 report = audit_invite_codes(
                     repair=options["repair"], grace_seconds=options["grace_seconds"], progress=bar
                 )
@@ -105,9 +105,10 @@ class Command(BaseCommand):
         if status:
             raise SystemExit(status)  # a result, not an error: no "CommandError:" line
 
-    def _connect(self) -> None:
-        configure(retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS)  # before the first call, if it is
-        ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
+    def _connect(self) -> int | None:
+        """Adaptive retries (before the first call, if it is), then the probe; the table's item count."""
+        configure(retry_mode=RUN_RETRY_MODE, max_attempts=RUN_MAX_ATTEMPTS)
+        return ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
 
 
 class ScanBar:
@@ -134,14 +135,14 @@ class ScanBar:
 
 
 @contextmanager
-def progress_bar(log: logging.Logger) -> Iterator[ScanBar | None]:
+def progress_bar(log: logging.Logger, estimate: int | None) -> Iterator[ScanBar | None]:
     """A :class:`ScanBar` on stderr while the block runs, if stderr is a terminal; else None."""
     stream = sys.stderr
     if not stream.isatty():
         yield None
         return
     with ExitStack() as stack:
-        bar = ScanBar(estimate=table_item_estimate(), stream=stream)
+        bar = ScanBar(estimate=estimate or None, stream=stream)
         stack.callback(bar.finish)
         # The command's own lines only. The engine's lines (the root logger's handler) come during the
         # repair, after the bar is closed; tqdm's redirect would also drop that handler's filters.

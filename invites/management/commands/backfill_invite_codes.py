@@ -32,7 +32,6 @@ from invites.backfill import (
     backfill_missing_codes,
 )
 from invites.backfill.checkpoint import ensure_checkpoint_writable
-from invites.backfill.estimate import table_item_count
 from invites.backfill.job import MAX_PROCESSES, MAX_SEGMENTS, MAX_TOTAL_SEGMENTS, MAX_WORKERS
 from invites.backfill.placement import Placement, placement_from
 from invites.backfill.processes import ProcessPlan, backfill_in_processes
@@ -293,10 +292,9 @@ class Command(BaseCommand):
             max_pool_connections=max(settings.DYNAMODB_MAX_POOL_CONNECTIONS, threads + 2),
         )
         try:
-            ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
+            return ensure_table_reachable(connect_timeout=min(current_binding().connect_timeout, PROBE_CONNECT_TIMEOUT))
         except ValueError as exc:  # botocore refuses the endpoint before any call
             raise DynamoUnavailable(f"DYNAMODB_HOST {current_binding().host!r} cannot be used: {exc}") from None
-        return table_item_count()
 
     def _status(self, options: dict[str, Any], log: logging.Logger) -> None:
         name = options["run_name"]
