@@ -1,7 +1,5 @@
 """Invite codes as strings: the alphabet, drawing a code, reading what a user typed."""
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import re

@@ -1,12 +1,7 @@
-"""The admin's handle on spaces: a model with no table and no rows.
+"""The admin's handle on spaces (which live in DynamoDB): a model with no table, for the admin index entry,
+the invite-code permissions and the content type that ``LogEntry`` records point at (object id: the space id)."""
 
-Spaces live in DynamoDB, not in the relational database. The Django admin
-still needs a model to hang three things on: the "Spaces" entry on the admin
-index, the permissions that guard the invite-code pages, and the content type
-that admin log entries (``LogEntry``) point at, with the space id as object id.
-"""
-
-from __future__ import annotations
+from typing import Self
 
 from django.db import models
 
@@ -28,11 +23,8 @@ class DynamoSpace(models.Model):
     display_name = "space"
 
     @classmethod
-    def log_subject(cls, *, space_id: str, name: str | None) -> DynamoSpace:
-        """An unsaved stand-in for a space, for ``ModelAdmin.log_change``: its pk is the space id.
-
-        ``space_id=""`` stands for the whole table (an entry about no one space).
-        """
+    def log_subject(cls, *, space_id: str, name: str | None) -> Self:
+        """An unsaved stand-in for ``ModelAdmin.log_change`` (pk: the space id; "" stands for the whole table)."""
         subject = cls(pk=space_id)
         subject.display_name = name or space_id
         return subject

@@ -1,22 +1,14 @@
-"""Invite policies: when a space's one code stops working before it is replaced.
+"""Invite policies: when a space's one code stops working before it is replaced (expiry, use limit, pause).
 
-The guide's codes never expire; that stays the default (no policy). An
-owner may give the code an expiry, a limit of uses, or pause it. The policy
-lives on the space item, next to the code, so the transaction of a join
-checks it in the same step that writes the membership: an expired, paused
-or used-up code joins nobody, and under N concurrent joins of a code
-limited to k uses exactly k succeed. A code that does not work answers
-exactly as a replaced one.
-
-A new rule goes here: a field of :class:`InvitePolicy`, its test in
-:func:`code_works`, and its condition in :func:`join_requirements`.
+No policy is the guide's code that never expires. The policy lives on the space item, so a join's transaction
+checks it as it writes the membership: of N concurrent joins of a code limited to k uses, exactly k succeed.
+A new rule: an :class:`InvitePolicy` field, its test in :func:`code_works`, its condition in :func:`join_requirements`.
 """
-
-from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Self
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -36,7 +28,7 @@ class InvitePolicy:
     paused: bool = False
 
     @classmethod
-    def of(cls, space: Space) -> InvitePolicy:
+    def of(cls, space: Space) -> Self:
         return cls(
             expires_at=int(space.invite_expires_at) if space.invite_expires_at is not None else None,
             max_uses=int(space.invite_max_uses) if space.invite_max_uses is not None else None,

@@ -9,8 +9,6 @@ class SpacesConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import pre_delete
 
-        from spaces.dynamodb import current_binding
         from spaces.signals import remove_memberships_of_deleted_user
 
-        current_binding()  # point the models at the settings' table; the connection comes on first use
         pre_delete.connect(remove_memberships_of_deleted_user, sender=get_user_model(), dispatch_uid="spaces-user")

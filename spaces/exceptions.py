@@ -1,12 +1,12 @@
-"""Domain errors raised by the services; each front door translates them.
+"""Errors the services raise; each front door translates them. Their text is safe to show a user."""
 
-The API maps them to responses in one exception handler, the admin to
-messages, the commands to exit statuses. Their text is safe to show a user.
-"""
 
-from __future__ import annotations
+class DynamoUnavailable(Exception):
+    """DynamoDB (or the table) cannot be reached; the caller should give up quickly."""
 
-from spaces.dynamodb import DynamoUnavailable
+
+class DynamoBusy(DynamoUnavailable):
+    """DynamoDB kept cancelling a transaction for conflicts or throttling; try again later."""
 
 
 class DomainError(Exception):
@@ -48,6 +48,7 @@ class InviteCodeUnavailable(DomainError):
 __all__ = [
     "AlreadyMember",
     "DomainError",
+    "DynamoBusy",
     "DynamoUnavailable",
     "InvalidInviteCode",
     "InviteCodeUnavailable",

@@ -1,10 +1,4 @@
-"""Space ids: UUIDv7 (RFC 9562), so ``SPACE#<id>`` sort keys follow creation time.
-
-GSI1 lists a user's spaces by ``GSI1SK = SPACE#<id>``; time-ordered ids make
-that order "oldest first", and a reverse query "newest first", for free.
-"""
-
-from __future__ import annotations
+"""Space ids: UUIDv7 (RFC 9562), so GSI1's ``SPACE#<id>`` sort keys list a user's spaces in creation order."""
 
 import re
 import secrets

@@ -1,8 +1,8 @@
 """Every key format of the single table, in one place.
 
 The first four are the layout of the earlier system (the guide); tables it
-wrote must keep working, so they never change. ``CODE#``, ``TABLEFLAG#`` and
-``BACKFILLRUN#`` are ours: see the README's item layout.
+wrote must keep working, so they never change. ``CODE#`` and ``TABLEFLAG#``
+are ours: see the README's item layout.
 
 =======================  ====================  ===============================
 PK                       SK                    item
@@ -12,12 +12,8 @@ SPACE#<space_id>         MEMBER#<user_id>      a membership (GSI1: USER#/SPACE#)
 INVITE#<code>            SPACE#<space_id>      the guide's code -> space mapping
 CODE#<CODE>              CLAIM                 uniqueness claim of a code (ours)
 TABLEFLAG#<name>         FLAG                  one-off table facts (ours)
-BACKFILLRUN#<name>       RUN                   a named backfill run's shape and counters (ours)
-BACKFILLRUN#<name>       SEGMENT#<i>           one segment's progress in that run (ours)
 =======================  ====================  ===============================
 """
-
-from __future__ import annotations
 
 SPACE_PREFIX = "SPACE#"
 MEMBER_PREFIX = "MEMBER#"
@@ -64,22 +60,6 @@ def code_claim_pk(code: str) -> str:
 
 def table_flag_pk(name: str) -> str:
     return f"{TABLE_FLAG_PREFIX}{name}"
-
-
-# Ours: the progress of a backfill run split over workers (invites.backfill.run_state):
-# BACKFILLRUN#<name> / RUN holds the run's shape and counters, BACKFILLRUN#<name> / SEGMENT#<i>
-# one scan segment's position and counts. Scans for spaces filter on SK = METADATA and never see them.
-BACKFILL_RUN_PREFIX = "BACKFILLRUN#"
-BACKFILL_RUN_SK = "RUN"
-BACKFILL_SEGMENT_PREFIX = "SEGMENT#"
-
-
-def backfill_run_pk(name: str) -> str:
-    return f"{BACKFILL_RUN_PREFIX}{name}"
-
-
-def backfill_segment_sk(segment: int) -> str:
-    return f"{BACKFILL_SEGMENT_PREFIX}{segment}"
 
 
 def strip_prefix(value: str, prefix: str) -> str:

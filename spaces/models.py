@@ -1,14 +1,11 @@
-"""PynamoDB models: the item layout of the single table is stated here, once.
+"""PynamoDB models: the single table's item layout, stated once.
 
-Attribute names are those the earlier system wrote (see the guide), so its
-tables read and write unchanged. The models carry no business logic: the
-conditional writes live in the services, next to their reasons.
+Attribute names are those the earlier system wrote (the guide), so its tables
+keep working. No business logic: conditional writes live in the services.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -16,12 +13,10 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.connection import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from spaces import keys
-from spaces.dynamodb import table_connection
+from spaces.dynamodb import TableItem
 
 ROLE_OWNER = "owner"
 ROLE_ADMIN = "admin"
@@ -36,20 +31,6 @@ DEFAULT_SPACE_TYPE = "workspace"
 def utc_now_iso() -> str:
     """Timestamps are ISO 8601 strings in UTC, as the earlier system wrote them."""
     return datetime.now(UTC).isoformat()
-
-
-class TableItem(Model):
-    """Base of every item model: one table, one shared connection."""
-
-    class Meta:
-        table_name = "lifestyle-spaces"  # rebound from settings by spaces.dynamodb
-
-    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
-    sk = UnicodeAttribute(range_key=True, attr_name="SK")
-
-    @classmethod
-    def _get_connection(cls) -> TableConnection:
-        return table_connection()
 
 
 class Space(TableItem):
@@ -80,7 +61,7 @@ class Space(TableItem):
         return keys.space_pk(space_id), keys.SPACE_METADATA_SK
 
     @classmethod
-    def build(cls, space_id: str, **attributes: Any) -> Space:
+    def build(cls, space_id: str, **attributes: Any) -> Self:
         pk, sk = cls.key(space_id)
         return cls(pk, sk, id=space_id, **attributes)
 
@@ -112,7 +93,7 @@ class Membership(TableItem):
         return keys.space_pk(space_id), keys.member_sk(user_id)
 
     @classmethod
-    def build(cls, space_id: str, user_id: str, role: str, joined_at: str) -> Membership:
+    def build(cls, space_id: str, user_id: str, role: str, joined_at: str) -> Self:
         pk, sk = cls.key(space_id, user_id)
         return cls(
             pk,
@@ -140,7 +121,7 @@ class InviteMapping(TableItem):
         return keys.invite_pk(code), keys.invite_sk(space_id)
 
     @classmethod
-    def build(cls, code: str, space_id: str, created_at: str) -> InviteMapping:
+    def build(cls, code: str, space_id: str, created_at: str) -> Self:
         pk, sk = cls.key(code, space_id)
         return cls(pk, sk, space_id=space_id, created_at=created_at)
 
@@ -150,11 +131,9 @@ class InviteMapping(TableItem):
 
 
 class CodeClaim(TableItem):
-    """``CODE#<CODE> / CLAIM``: who holds a code. Written with attribute_not_exists.
+    """``CODE#<CODE> / CLAIM``: who holds a code, put only if absent (unique by construction).
 
-    A conditional put on a fixed key per code is what makes codes unique by
-    construction. Claims are never deleted, so a code once issued is never
-    issued again: an old invite link can never lead into another space.
+    Never deleted, so a code is never issued twice: an old link never leads into another space.
     """
 
     space_id = UnicodeAttribute()
@@ -166,7 +145,7 @@ class CodeClaim(TableItem):
         return keys.code_claim_pk(code), keys.CODE_CLAIM_SK
 
     @classmethod
-    def build(cls, code: str, space_id: str, created_at: str) -> CodeClaim:
+    def build(cls, code: str, space_id: str, created_at: str) -> Self:
         pk, sk = cls.key(code)
         return cls(pk, sk, space_id=space_id, code=code, created_at=created_at)
 
@@ -180,64 +159,3 @@ class TableFlag(TableItem):
     @classmethod
     def key(cls, name: str) -> tuple[str, str]:
         return keys.table_flag_pk(name), keys.TABLE_FLAG_SK
-
-
-def table_schema(table_name: str) -> dict[str, Any]:
-    """The table as the models state it, in DynamoDB's terms (CreateTable's and DescribeTable's keys).
-
-    Every item model shares ``PK``/``SK``; :class:`Membership` also carries
-    ``GSI1``. The table is created from this, and PynamoDB's connection is
-    told about the table from it, so the schema is written once: here.
-    """
-    schema = Membership._get_schema()
-    return {
-        "TableName": table_name,
-        "KeySchema": schema["key_schema"],
-        "AttributeDefinitions": schema["attribute_definitions"],
-        "GlobalSecondaryIndexes": [
-            {"IndexName": index["index_name"], "KeySchema": index["key_schema"], "Projection": index["projection"]}
-            for index in schema["global_secondary_indexes"]
-        ],
-    }
-
-
-class BackfillRunItem(TableItem):
-    """A backfill run's progress, kept in the table so workers on any machine share it.
-
-    ``BACKFILLRUN#<name> / RUN``: the run's shape (``kind``, ``machines`` x
-    ``processes`` = ``total_segments``) and how many segments are done (and done
-    with failures). ``BACKFILLRUN#<name> / SEGMENT#<i>``: one scan segment's
-    position (``pages`` handled, the scan's ``last_evaluated_key`` as JSON,
-    ``done``) and its counts. The conditional writes that keep them consistent
-    are in ``invites.backfill.run_state``.
-    """
-
-    kind = UnicodeAttribute(null=True)
-    machines = NumberAttribute(null=True)
-    processes = NumberAttribute(null=True)
-    total_segments = NumberAttribute(null=True)
-    segments_done = NumberAttribute(null=True)
-    segments_failed = NumberAttribute(null=True)
-    segment = NumberAttribute(null=True)
-    pages = NumberAttribute(null=True)
-    last_evaluated_key = UnicodeAttribute(null=True)
-    done = BooleanAttribute(null=True)
-    scanned = NumberAttribute(null=True)
-    missing = NumberAttribute(null=True)
-    updated = NumberAttribute(null=True)
-    skipped = NumberAttribute(null=True)
-    failed = NumberAttribute(null=True)
-    recorded = NumberAttribute(null=True)
-    duplicates = NumberAttribute(null=True)
-    worker = UnicodeAttribute(null=True)
-    created_at = UnicodeAttribute(null=True)
-    updated_at = UnicodeAttribute(null=True)
-    completed_at = UnicodeAttribute(null=True)
-
-    @classmethod
-    def run_key(cls, name: str) -> tuple[str, str]:
-        return keys.backfill_run_pk(name), keys.BACKFILL_RUN_SK
-
-    @classmethod
-    def segment_key(cls, name: str, segment: int) -> tuple[str, str]:
-        return keys.backfill_run_pk(name), keys.backfill_segment_sk(segment)

@@ -1,7 +1,5 @@
 """Reads of spaces and memberships. Hot paths use GetItem/BatchGetItem."""
 
-from __future__ import annotations
-
 from pynamodb.exceptions import DoesNotExist
 
 from spaces import keys
@@ -55,10 +53,7 @@ def space_members(*, space_id: str) -> list[Membership]:
 
 
 def spaces_by_id(space_ids: list[str], *, consistent: bool = False) -> dict[str, Space]:
-    """Spaces for ids, skipping ids whose space item does not exist (half-written creates).
-
-    ``consistent`` when the spaces are about to be written.
-    """
+    """Spaces for ids, skipping ids without a space item; ``consistent`` when they are about to be written."""
     with translate_unreachable():
         found = get_many([Space.key(space_id) for space_id in space_ids], consistent=consistent)
     spaces = (Space.from_raw_data(raw) for raw in found.values())
@@ -74,15 +69,10 @@ def memberships_of_user(*, user_id: str) -> list[Membership]:
 def spaces_of_user(
     *, user_id: str, limit: int, after_space_id: str | None = None
 ) -> tuple[list[tuple[Space, Membership]], str | None]:
-    """One page of the user's spaces, newest first, and the space id to continue after.
+    """One page of the user's spaces, newest first (GSI1 in reverse), and the space id to continue after.
 
-    GSI1 (``USER#<user_id>`` -> ``SPACE#<space_id>``) read in reverse: space
-    ids are UUIDv7, so that is creation order, newest first (ids the earlier
-    system wrote sort by their text). One Query for ``limit + 1`` memberships
-    (the extra one only tells whether there is a next page) and one BatchGet
-    for the page's spaces; memberships whose space item does not exist
-    (half-written creates) are skipped, so a page may hold fewer than
-    ``limit`` spaces and still have a next one.
+    One Query for ``limit + 1`` memberships (the extra one says whether there is a next page) and one
+    BatchGet; memberships without a space item are skipped, so a page may hold fewer than ``limit``.
     """
     start_key = None
     if after_space_id is not None:

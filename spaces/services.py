@@ -1,11 +1,4 @@
-"""Writes to memberships: each one a transaction that keeps the space's member count.
-
-Creating a space and joining it with a code are invite-code operations and
-live in the engine (:mod:`invites.services`); the count is kept the same way
-there.
-"""
-
-from __future__ import annotations
+"""Writes to memberships: each one a transaction that keeps the space's member count (the engine's joins too)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -1,19 +1,13 @@
-"""When a user is deleted, their memberships go with them, through the same transactions as every removal.
+"""A deleted user's memberships go with them (before the row is deleted: an outage refuses the deletion).
 
-Connected in ``SpacesConfig.ready``, before the user's row is deleted: when
-DynamoDB cannot be reached the deletion is refused (``UserDeletionBlocked``),
-so no membership is left behind for a user who no longer exists. Spaces the
-user owned keep existing without an owner membership; they are reported at
-WARNING for an operator to hand over (nobody is made owner automatically).
+Spaces they owned keep existing without an owner membership, reported at WARNING for an operator to hand over.
 """
-
-from __future__ import annotations
 
 import logging
 from typing import Any
 
 from accounts.exceptions import UserDeletionBlocked
-from spaces.dynamodb import DynamoUnavailable
+from spaces.exceptions import DynamoUnavailable
 from spaces.models import ROLE_OWNER
 from spaces.selectors import memberships_of_user
 from spaces.services import space_membership_remove

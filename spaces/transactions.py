@@ -1,30 +1,14 @@
-"""One all-or-nothing write: DynamoDB's ``TransactWriteItems``, with each action named by its role.
+"""One all-or-nothing write: ``TransactWriteItems`` with each action named by its role.
 
-Every write of the engine is one :class:`Transaction`: up to 100 puts,
-updates, deletes and condition checks, each with its own condition, applied
-together or not at all. PynamoDB's ``TransactWrite`` sends its actions grouped
-by kind (checks, deletes, puts, updates), so DynamoDB's cancellation reasons,
-which come back one per action in request order, would have to be matched
-back by position; here the actions keep the order and the name the service
-gave them, and a cancellation hands back its reasons by name
-(``cancelled.failed("claim")``), with the item as it was when
-``return_old_on_failure`` asked for it.
-
-Retries:
-
-* botocore retries a call whose answer was lost (a reset connection, a read
-  timeout) with the same ``ClientRequestToken``, which DynamoDB uses to apply
-  a transaction at most once within ten minutes: a retry of a transaction that
-  was applied answers success without applying it again.
-* Real DynamoDB cancels a transaction that meets another one on the same item
-  with ``TransactionConflict`` (and may cancel for throttling); botocore does
-  not retry a cancellation. When every reason is of that kind, nothing was
-  applied and nothing was refused, so :meth:`Transaction.commit` tries again,
-  a bounded number of times with jittered exponential backoff, then gives up
-  with :class:`~spaces.dynamodb.DynamoBusy` (a 503 for the API).
+PynamoDB's ``TransactWrite`` groups actions by kind, so DynamoDB's
+cancellation reasons (one per action, in request order) could only be matched
+by position; here actions keep their order and name, and a cancellation hands
+back its reasons by name (``cancelled.failed("claim")``), with the item as it
+was when ``return_old_on_failure`` asked for it. botocore retries a lost
+answer with the same ``ClientRequestToken`` (applied at most once); a
+cancellation made only of conflicts or throttling applied nothing, so it is
+retried here with jittered backoff, then :class:`~spaces.exceptions.DynamoBusy`.
 """
-
-from __future__ import annotations
 
 import random
 import time
@@ -40,7 +24,8 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from operations import metrics
-from spaces.dynamodb import DynamoBusy, error_code, table_connection
+from spaces.dynamodb import error_code, table_connection
+from spaces.exceptions import DynamoBusy
 
 MAX_ACTIONS = 100  # DynamoDB's limit per TransactWriteItems
 
@@ -60,17 +45,12 @@ class Reason:
 
     code: str
     message: str | None = None
-    # The item as it was, when the action asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD)
-    # and the item existed.
+    # The item as it was (ALL_OLD), when the action asked for it and the item existed.
     old_item: dict[str, Any] | None = None
 
 
 class TransactionCancelled(Exception):
-    """DynamoDB cancelled the transaction: nothing of it was applied.
-
-    ``reasons`` maps the name of each refused action to its :class:`Reason`;
-    actions that were not the cause are absent.
-    """
+    """DynamoDB cancelled the transaction (nothing was applied); ``reasons`` by the refused actions' names."""
 
     def __init__(self, reasons: dict[ActionName, Reason]) -> None:
         codes = ", ".join(f"{name}: {reason.code}" for name, reason in reasons.items())
@@ -152,11 +132,7 @@ class Transaction:
         self._actions.append({kind: params})
 
     def commit(self) -> None:
-        """Apply every action or none; raises :class:`TransactionCancelled` with the reasons.
-
-        Other failures are PynamoDB's ``TransactWriteError`` (the services turn
-        an unreachable DynamoDB into ``DynamoUnavailable``).
-        """
+        """Apply every action or none; :class:`TransactionCancelled` with the reasons, else ``TransactWriteError``."""
         if not self._actions:
             return
         connection = table_connection().connection

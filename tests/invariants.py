@@ -6,14 +6,14 @@ from collections import defaultdict
 from typing import Any
 
 from spaces import keys
-from spaces.dynamodb import botocore_client, current_binding
+from spaces.dynamodb import botocore_client, table_name
 
 
 def scan_all(client: Any = None) -> list[dict[str, str]]:
     """Every item of the table, strongly consistent; through ``client`` when given (a client of the test's own)."""
     client = client or botocore_client()
     items: list[dict[str, str]] = []
-    kwargs: dict[str, object] = {"TableName": current_binding().table_name, "ConsistentRead": True}
+    kwargs: dict[str, object] = {"TableName": table_name(), "ConsistentRead": True}
     while True:
         page = client.scan(**kwargs)
         for raw in page["Items"]:
@@ -41,7 +41,7 @@ def mapped_codes(space_id: str) -> set[str]:
 
 def resolves_to(code: str) -> str | None:
     """The id of the space a typed code opens now, or None when it opens none."""
-    from invites.services import invite_code_resolve
+    from invites.joining import invite_code_resolve
     from spaces.exceptions import InvalidInviteCode
 
     try:

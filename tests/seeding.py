@@ -6,13 +6,13 @@ import uuid
 
 from devtools.demo import LEGACY_TIMESTAMP
 from spaces import keys
-from spaces.dynamodb import botocore_client, current_binding
+from spaces.dynamodb import botocore_client, table_name
 
 
 def seed_legacy_spaces(count: int, *, name_prefix: str = "Legacy") -> list[str]:
     """``count`` spaces as the earlier system left them, without codes or members."""
     client = botocore_client()
-    table = current_binding().table_name
+    table = table_name()
     space_ids = [uuid.uuid4().hex[:12] for _ in range(count)]
     requests = [
         {

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from invites import codes
+from invites import assignment, codes, joining
 from invites import services as engine
 from invites.services import space_create
 from spaces.exceptions import InvalidInviteCode
@@ -52,7 +52,7 @@ def working_codes(space_id: str, candidates: set[str]) -> set[str]:
     alive = set()
     for code in candidates:
         try:
-            space, _ = engine.invite_code_resolve(typed_code=code)
+            space, _ = joining.invite_code_resolve(typed_code=code)
         except InvalidInviteCode:
             continue
         assert space.id == space_id
@@ -97,7 +97,7 @@ def test_two_workers_assigning_missing_codes_to_the_same_spaces(dynamo_table: ob
         order = list(space_ids)
         random.Random(index).shuffle(order)
         spaces = [Space.get(*Space.key(space_id)) for space_id in order]
-        return engine.invite_code_assign_if_missing(spaces=spaces)
+        return assignment.invite_code_assign_if_missing(spaces=spaces)
 
     results = run_together(2, worker)
 
@@ -112,7 +112,7 @@ def test_assign_if_missing_beside_regenerations_never_gives_two_working_codes(dy
 
     def task(index: int) -> object:
         if index == 0:
-            return engine.invite_code_assign_if_missing(spaces=spaces)
+            return assignment.invite_code_assign_if_missing(spaces=spaces)
         return [engine.invite_code_regenerate(space_id=space_id) for space_id in space_ids[index % 3 :: 3]]
 
     run_together(4, task)

@@ -18,6 +18,7 @@ import botocore.exceptions
 import pytest
 import urllib3
 
+from invites import assignment, joining
 from invites import services as engine
 from invites.services import space_create
 from spaces.exceptions import AlreadyMember
@@ -70,7 +71,7 @@ def test_a_backfill_assignment_whose_answer_was_lost_is_reported_as_applied(lega
     space = Space.get(*Space.key(put_legacy_space(name="Legacy, no code")))
     first_answer_lost.add("TransactWriteItems")
 
-    [change] = engine.invite_code_assign_if_missing(spaces=[space])
+    [change] = assignment.invite_code_assign_if_missing(spaces=[space])
 
     assert not first_answer_lost
     assert change.applied
@@ -85,7 +86,7 @@ def test_a_create_whose_answer_was_lost_creates_one_space(dynamo_table, first_an
 
     assert not first_answer_lost
     assert [item["id"] for item in scan_all() if item["SK"] == "METADATA"] == [space.id]
-    assert engine.invite_code_resolve(typed_code=space.invite_code)[0].id == space.id
+    assert joining.invite_code_resolve(typed_code=space.invite_code)[0].id == space.id
     assert invariant_violations(require_codes=True) == []
 
 
@@ -93,29 +94,29 @@ def test_a_join_whose_answer_was_lost_is_a_join_counted_once(dynamo_table, first
     space = space_create(owner_id="owner", name="Join answer lost")
     first_answer_lost.add("TransactWriteItems")
 
-    joined = engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
+    joined = joining.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
 
     assert not first_answer_lost
     assert joined.id == space.id
     assert Membership.get(*Membership.key(space.id, "newcomer"), consistent_read=True).role == "member"
     assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 2
     with pytest.raises(AlreadyMember):
-        engine.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="newcomer")
 
 
 def test_a_join_racing_another_join_of_the_same_user_is_already_a_member(dynamo_table, monkeypatch) -> None:
     space = space_create(owner_id="owner", name="Double click")
-    real_lookup = engine._space_holding
+    real_lookup = joining._space_holding
 
     def look_up_then_other_request_joins(code: str) -> Space:
         found = real_lookup(code)
         space_membership_add(space_id=space.id, user_id="clicker", role="member")
         return found
 
-    monkeypatch.setattr(engine, "_space_holding", look_up_then_other_request_joins)
+    monkeypatch.setattr(joining, "_space_holding", look_up_then_other_request_joins)
 
     with pytest.raises(AlreadyMember):
-        engine.space_join_with_code(typed_code=space.invite_code, user_id="clicker")
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="clicker")
     assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 2
 
 
@@ -174,10 +175,10 @@ def test_a_transaction_cancelled_for_a_conflict_is_tried_again(dynamo_table, con
     elif operation == "regenerate":
         assert engine.invite_code_regenerate(space_id=space.id).applied
     elif operation == "join":
-        engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="guest")
         assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 2
     else:
-        [change] = engine.invite_code_assign_if_missing(spaces=[bare])
+        [change] = assignment.invite_code_assign_if_missing(spaces=[bare])
         assert change.applied
 
     assert injector.injected == 2
@@ -185,7 +186,7 @@ def test_a_transaction_cancelled_for_a_conflict_is_tried_again(dynamo_table, con
 
 
 def test_conflicts_that_never_end_give_up_after_a_bounded_number_of_tries(dynamo_table, conflicts) -> None:
-    from spaces.dynamodb import DynamoBusy
+    from spaces.exceptions import DynamoBusy
     from spaces.transactions import TRANSIENT_RETRIES
 
     space = space_create(owner_id="owner", name="Hot item")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pynamodb.exceptions import PynamoDBException
 
-from invites import codes
+from invites import assignment, codes, joining
 from invites import services as engine
 from invites.services import space_create
 from spaces.exceptions import (
@@ -51,7 +51,7 @@ def test_generated_codes_use_the_unambiguous_alphabet() -> None:
 @pytest.mark.parametrize("typed", ["", "   ", "AB#CD234", "x" * 10_000, "ABC", "AB CD2345", "ÄBCD2345"])
 def test_malformed_codes_are_refused_before_any_lookup(typed: str, dynamo_table: object, dynamo_calls) -> None:
     with pytest.raises(InvalidInviteCode):
-        engine.invite_code_resolve(typed_code=typed)
+        joining.invite_code_resolve(typed_code=typed)
     assert dynamo_calls.total == 0
 
 
@@ -132,7 +132,7 @@ def test_regenerate_gives_a_code_to_a_legacy_space_without_one(dynamo_table: obj
 
 def test_regenerate_replaces_a_legacy_code_and_its_mapping(dynamo_table: object) -> None:
     space_id = put_legacy_space(invite_code="a3f9c2d4")
-    engine.invite_code_record_existing(space=Space.get(*Space.key(space_id)))
+    assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(space_id))]).get(space_id)
 
     change = engine.invite_code_regenerate(space_id=space_id)
 
@@ -182,7 +182,7 @@ def test_assign_if_missing_gives_codes_only_to_spaces_without_one(dynamo_table: 
     coded = space_create(owner_id="o", name="Coded")
     spaces = [Space.get(*Space.key(space_id)) for space_id in [*bare, coded.id]]
 
-    changes = engine.invite_code_assign_if_missing(spaces=spaces)
+    changes = assignment.invite_code_assign_if_missing(spaces=spaces)
 
     assert {change.space_id for change in changes} == set(bare)
     assert all(change.applied and change.old_code is None for change in changes)
@@ -195,7 +195,7 @@ def test_assign_if_missing_never_overwrites_a_code_that_appeared_after_the_read(
     read_before = Space.get(*Space.key(space_id))
     given_meanwhile = engine.invite_code_regenerate(space_id=space_id).new_code
 
-    (change,) = engine.invite_code_assign_if_missing(spaces=[read_before])
+    (change,) = assignment.invite_code_assign_if_missing(spaces=[read_before])
 
     assert change.applied is False
     assert Space.get(*Space.key(space_id)).invite_code == given_meanwhile
@@ -204,10 +204,10 @@ def test_assign_if_missing_never_overwrites_a_code_that_appeared_after_the_read(
 
 def test_assign_if_missing_is_idempotent(dynamo_table: object) -> None:
     space_id = put_legacy_space(name="Once")
-    engine.invite_code_assign_if_missing(spaces=[Space.get(*Space.key(space_id))])
+    assignment.invite_code_assign_if_missing(spaces=[Space.get(*Space.key(space_id))])
     code = Space.get(*Space.key(space_id)).invite_code
 
-    again = engine.invite_code_assign_if_missing(spaces=[Space.get(*Space.key(space_id))])
+    again = assignment.invite_code_assign_if_missing(spaces=[Space.get(*Space.key(space_id))])
 
     assert again == []
     assert Space.get(*Space.key(space_id)).invite_code == code
@@ -219,7 +219,7 @@ def test_assign_if_missing_is_idempotent(dynamo_table: object) -> None:
 def test_join_accepts_lower_case_and_padding_for_new_codes(dynamo_table: object) -> None:
     space = space_create(owner_id="owner", name="Club")
 
-    joined = engine.space_join_with_code(typed_code=f"  {space.invite_code.lower()}\t", user_id="guest")
+    joined = joining.space_join_with_code(typed_code=f"  {space.invite_code.lower()}\t", user_id="guest")
 
     assert joined.id == space.id
     _, membership = space_with_membership(space_id=space.id, user_id="guest")
@@ -229,10 +229,10 @@ def test_join_accepts_lower_case_and_padding_for_new_codes(dynamo_table: object)
 
 def test_joining_twice_is_refused(dynamo_table: object) -> None:
     space = space_create(owner_id="owner", name="Club")
-    engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+    joining.space_join_with_code(typed_code=space.invite_code, user_id="guest")
 
     with pytest.raises(AlreadyMember):
-        engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="guest")
 
 
 def test_a_join_after_regeneration_cannot_use_the_old_code(dynamo_table: object) -> None:
@@ -240,7 +240,7 @@ def test_a_join_after_regeneration_cannot_use_the_old_code(dynamo_table: object)
     engine.invite_code_regenerate(space_id=space.id)
 
     with pytest.raises(InvalidInviteCode):
-        engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="guest")
     _, membership = space_with_membership(space_id=space.id, user_id="guest")
     assert membership is None
 
@@ -249,7 +249,7 @@ def test_join_takes_three_round_trips(dynamo_table: object, dynamo_calls) -> Non
     space = space_create(owner_id="owner", name="Club")
     dynamo_calls.reset()
 
-    engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+    joining.space_join_with_code(typed_code=space.invite_code, user_id="guest")
 
     # The claim, the space, and one transaction for the membership and the count.
     assert dict(dynamo_calls.calls) == {"GetItem": 2, "TransactWriteItems": 1}
@@ -260,7 +260,7 @@ def test_legacy_codes_resolve_as_stored_before_and_after_recording(legacy_table:
     space_id = put_legacy_space(invite_code=legacy_code)
     assert resolves_to(legacy_code) == space_id
 
-    assert engine.invite_code_record_existing(space=Space.get(*Space.key(space_id))) is None
+    assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(space_id))]).get(space_id) is None
     engine.mark_legacy_codes_recorded(by="test")
 
     assert resolves_to(legacy_code) == space_id
@@ -274,7 +274,7 @@ def test_a_stale_legacy_mapping_lets_nobody_in(legacy_table: object) -> None:
 
     for typed in ("oldcode9", "gonecode"):
         with pytest.raises(InvalidInviteCode):
-            engine.space_join_with_code(typed_code=typed, user_id="intruder")
+            joining.space_join_with_code(typed_code=typed, user_id="intruder")
     assert resolves_to("newcode9") == space_id
 
 
@@ -299,7 +299,7 @@ def test_new_codes_never_equal_a_recorded_legacy_code_of_another_case(
     dynamo_table: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     legacy_id = put_legacy_space(invite_code="abcd2345")
-    engine.invite_code_record_existing(space=Space.get(*Space.key(legacy_id)))
+    assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(legacy_id))]).get(legacy_id)
     force_codes(monkeypatch, "ABCD2345")
 
     space = space_create(owner_id="o", name="New")
@@ -312,13 +312,13 @@ def test_recording_a_code_another_space_claims_reports_the_duplicate(dynamo_tabl
     first = put_legacy_space(invite_code="dupe2345")
     second = put_legacy_space(invite_code="DUPE2345", with_mapping=False)
 
-    assert engine.invite_code_record_existing(space=Space.get(*Space.key(first))) is None
-    assert engine.invite_code_record_existing(space=Space.get(*Space.key(second))) == first
+    assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(first))]).get(first) is None
+    assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(second))]).get(second) == first
 
 
 def test_members_of_a_space_are_readable_after_join(dynamo_table: object) -> None:
     space = space_create(owner_id="owner", name="Club")
-    engine.space_join_with_code(typed_code=space.invite_code, user_id="guest")
+    joining.space_join_with_code(typed_code=space.invite_code, user_id="guest")
 
     roles = {m.user_id: m.role for m in Membership.query(f"SPACE#{space.id}", Membership.sk.startswith("MEMBER#"))}
 

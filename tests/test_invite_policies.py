@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from invites import assignment, joining
 from invites import services as engine
 from invites.policies import InvitePolicy
 from invites.services import space_create
@@ -161,7 +162,7 @@ def test_an_expired_code_joins_nobody(api_client, space_people, monkeypatch) -> 
 
     later = int(time.time()) + 61
     monkeypatch.setattr(policies, "now_epoch", lambda: later)
-    monkeypatch.setattr(engine, "now_epoch", lambda: later)
+    monkeypatch.setattr(joining, "now_epoch", lambda: later)
 
     assert _joins(api_client, code) == (404, 400)
 
@@ -204,7 +205,7 @@ def test_legacy_spaces_without_a_policy_behave_as_before(api_client, legacy_tabl
 def test_the_backfill_gives_codes_without_a_policy(dynamo_table) -> None:
     space = stored(put_legacy_space(name="Bare"))
 
-    [change] = engine.invite_code_assign_if_missing(spaces=[space])
+    [change] = assignment.invite_code_assign_if_missing(spaces=[space])
 
     assert change.applied
     assert InvitePolicy.of(stored(space.id)).is_default
@@ -216,10 +217,10 @@ def test_the_engine_refuses_an_expired_code_at_resolve_too(space_people, monkeyp
     engine.invite_code_policy_update(space_id=space_people.space.id, expires_in=60)
     later = int(time.time()) + 120
     monkeypatch.setattr(policies, "now_epoch", lambda: later)
-    monkeypatch.setattr(engine, "now_epoch", lambda: later)
+    monkeypatch.setattr(joining, "now_epoch", lambda: later)
 
     with pytest.raises(InvalidInviteCode):
-        engine.invite_code_resolve(typed_code=space_people.code)
+        joining.invite_code_resolve(typed_code=space_people.code)
 
 
 # --- concurrency: the policy is checked in the join's own transaction ---------------------------------------
@@ -235,7 +236,7 @@ def test_under_concurrent_joins_exactly_max_uses_succeed(dynamo_table, limit: in
     def join(index: int) -> bool:
         barrier.wait()
         try:
-            engine.space_join_with_code(typed_code=space.invite_code or "", user_id=f"joiner-{index}")
+            joining.space_join_with_code(typed_code=space.invite_code or "", user_id=f"joiner-{index}")
         except InvalidInviteCode:
             return False
         return True
@@ -252,17 +253,17 @@ def test_under_concurrent_joins_exactly_max_uses_succeed(dynamo_table, limit: in
 
 def test_a_pause_that_lands_between_the_read_and_the_join_joins_nobody(dynamo_table, monkeypatch) -> None:
     space = space_create(owner_id="owner", name="Paused meanwhile")
-    real_lookup = engine._space_holding
+    real_lookup = joining._space_holding
 
     def look_up_then_pause(code: str) -> Space:
         found = real_lookup(code)
         engine.invite_code_policy_update(space_id=space.id, paused=True)
         return found
 
-    monkeypatch.setattr(engine, "_space_holding", look_up_then_pause)
+    monkeypatch.setattr(joining, "_space_holding", look_up_then_pause)
 
     with pytest.raises(InvalidInviteCode):
-        engine.space_join_with_code(typed_code=space.invite_code or "", user_id="late")
+        joining.space_join_with_code(typed_code=space.invite_code or "", user_id="late")
     assert members_of(space.id) == {"owner"}
 
 
@@ -270,7 +271,7 @@ def test_a_first_code_starts_without_the_policy_another_writer_left_on_the_space
     space_id = put_legacy_space(name="Left paused")
     Space(*Space.key(space_id)).update(actions=[Space.invite_paused.set(True), Space.invite_max_uses.set(1)])
 
-    [change] = engine.invite_code_assign_if_missing(spaces=[stored(space_id)])
+    [change] = assignment.invite_code_assign_if_missing(spaces=[stored(space_id)])
 
     assert InvitePolicy.of(stored(space_id)).is_default
     assert _joins(api_client, change.new_code or "") == (200, 200)

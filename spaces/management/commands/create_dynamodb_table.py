@@ -2,7 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from spaces.dynamodb import DynamoUnavailable, current_binding
+from spaces.dynamodb import table_name as current_table
+from spaces.exceptions import DynamoUnavailable
 from spaces.table import table_create_if_missing
 
 
@@ -10,7 +11,7 @@ class Command(BaseCommand):
     help = "Create the DynamoDB table (PK/SK, GSI1, on-demand) if it is missing and wait until it is active."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        table_name = current_binding().table_name
+        table_name = current_table()
         try:
             created = table_create_if_missing()
         except DynamoUnavailable as exc:

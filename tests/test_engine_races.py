@@ -1,0 +1,193 @@
+"""Races made deterministic: another writer commits between an operation's read and its transaction.
+
+A botocore ``before-call`` hook on the operation's ``TransactWriteItems``
+runs the other writer to completion first, so each test fails if the
+condition that guards against that writer is removed (``make mutants``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from invites import assignment, joining
+from invites import services as engine
+from invites.audit import audit_invite_codes
+from invites.policies import InvitePolicy, expiry_in
+from spaces import keys
+from spaces.exceptions import InvalidInviteCode, SpaceNotFound
+from spaces.models import Space
+from spaces.services import space_membership_add, space_membership_remove
+from spaces.transactions import TransactionCancelled
+from tests.api_support import as_user
+from tests.invariants import scan_all
+from tests.legacy import put_legacy_membership, put_legacy_space
+
+pytestmark = pytest.mark.django_db
+
+
+def before_next_transaction(client_events: Any, other_writer: Callable[[], object]) -> list[object]:
+    """Run ``other_writer`` once, just before the next transaction is sent; returns what it returned."""
+    ran: list[object] = []
+
+    def interleave(**_: Any) -> None:
+        if not ran:
+            ran.append(None)  # first, so the other writer's own transaction does not re-enter
+            ran[0] = other_writer()
+
+    client_events.register("before-call.dynamodb.TransactWriteItems", interleave)
+    return ran
+
+
+def test_a_join_that_loses_to_a_regeneration_is_refused(dynamo_table: Any, client_events: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Raced")
+    ran = before_next_transaction(client_events, lambda: engine.invite_code_regenerate(space_id=space.id))
+
+    with pytest.raises(InvalidInviteCode):
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="late")
+
+    assert ran and ran[0].applied  # the regeneration did commit between the join's read and its write
+    members = [
+        item for item in scan_all() if item["PK"] == keys.space_pk(space.id) and item["SK"].startswith("MEMBER#")
+    ]
+    assert [item["user_id"] for item in members] == ["owner"]
+    assert Space.get(*Space.key(space.id)).member_count == 1
+
+
+def test_two_first_joins_of_an_uncounted_space_are_both_counted(dynamo_table: Any, client_events: Any) -> None:
+    space_id = put_legacy_space(invite_code="RACE2345")  # the earlier system's space: no member_count yet
+    ran = before_next_transaction(
+        client_events, lambda: joining.space_join_with_code(typed_code="RACE2345", user_id="first")
+    )
+
+    joining.space_join_with_code(typed_code="RACE2345", user_id="second")
+
+    assert ran  # the other join committed between this join's count and its write
+    members = [
+        item for item in scan_all() if item["PK"] == keys.space_pk(space_id) and item["SK"].startswith("MEMBER#")
+    ]
+    assert len(members) == 3  # the owner, first, second
+    assert Space.get(*Space.key(space_id)).member_count == 3
+
+
+def metadata_exists(space_id: str) -> bool:
+    return any(item["PK"] == keys.space_pk(space_id) and item["SK"] == "METADATA" for item in scan_all())
+
+
+def test_a_space_id_already_taken_is_never_overwritten(dynamo_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = engine.space_create(owner_id="first", name="First")
+    monkeypatch.setattr(engine, "new_space_id", lambda: taken.id)
+
+    with pytest.raises(TransactionCancelled):
+        engine.space_create(owner_id="second", name="Second")
+
+    assert Space.get(*Space.key(taken.id)).name == "First"
+
+
+def test_adding_a_member_to_a_space_deleted_meanwhile_writes_nothing(dynamo_table: Any, client_events: Any) -> None:
+    space_id = put_legacy_space()  # uncounted: the count's own condition would let a missing space through
+    before_next_transaction(client_events, lambda: Space(*Space.key(space_id)).delete())
+
+    with pytest.raises(SpaceNotFound):
+        space_membership_add(space_id=space_id, user_id="late", role="member")
+
+    assert not metadata_exists(space_id)
+
+
+def test_removing_from_a_space_deleted_meanwhile_leaves_no_count_behind(dynamo_table: Any, client_events: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Doomed")
+    joining.space_join_with_code(typed_code=space.invite_code, user_id="leaver")
+    before_next_transaction(client_events, lambda: Space(*Space.key(space.id)).delete())
+
+    assert space_membership_remove(space_id=space.id, user_id="leaver") is True
+
+    assert not metadata_exists(space.id)
+
+
+def test_removing_from_an_uncounted_space_that_gets_a_count_meanwhile_keeps_it_exact(
+    dynamo_table: Any, client_events: Any
+) -> None:
+    space_id = put_legacy_space(invite_code="COUNT234")
+    put_legacy_membership(space_id=space_id, user_id="leaver", role="member")
+    before_next_transaction(
+        client_events, lambda: joining.space_join_with_code(typed_code="COUNT234", user_id="joiner")
+    )
+
+    assert space_membership_remove(space_id=space_id, user_id="leaver") is True
+
+    members = [
+        item for item in scan_all() if item["PK"] == keys.space_pk(space_id) and item["SK"].startswith("MEMBER#")
+    ]
+    assert sorted(item["user_id"] for item in members) == ["joiner", "legacy-owner"]
+    assert Space.get(*Space.key(space_id)).member_count == 2
+
+
+def test_removing_someone_who_is_not_a_member_changes_nothing(dynamo_table: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Kept")
+
+    assert space_membership_remove(space_id=space.id, user_id="stranger") is False
+
+    assert Space.get(*Space.key(space.id)).member_count == 1
+
+
+@pytest.mark.parametrize(
+    ("ours", "rivals", "fields"),
+    [
+        ({}, {"max_uses": 1, "expires_in": 600}, {"invite_code", "invite_url", "expires_at", "max_uses"}),
+        ({"max_uses": 1, "expires_in": 600}, {}, {"invite_code", "invite_url"}),
+    ],
+    ids=["plain-loses-to-policy", "policy-loses-to-plain"],
+)
+def test_a_regeneration_that_loses_the_race_answers_with_what_is_stored(
+    api_client: Any,
+    space_people: Any,
+    client_events: Any,
+    ours: dict[str, int],
+    rivals: dict[str, int],
+    fields: set[str],
+) -> None:
+    space_id = space_people.space.id
+    rival = InvitePolicy(expires_at=expiry_in(rivals.get("expires_in")), max_uses=rivals.get("max_uses"))
+    ran = before_next_transaction(
+        client_events, lambda: engine.invite_code_regenerate(space_id=space_id, policy=rival, source="rival")
+    )
+
+    response = as_user(api_client, space_people.owner).post(f"/api/spaces/{space_id}/invite", ours, format="json")
+
+    assert response.status_code == 200
+    stored = Space.get(*Space.key(space_id), consistent_read=True)
+    assert ran and response.json()["invite_code"] == stored.invite_code == ran[0].new_code
+    assert set(response.json()) == fields
+    assert response.json().get("max_uses") == stored.invite_max_uses
+
+
+def mapped_spaces(code: str) -> set[str]:
+    return {item["space_id"] for item in scan_all() if item["PK"] == keys.invite_pk(code)}
+
+
+def test_the_audit_maps_no_code_the_space_gave_up_meanwhile(dynamo_table: Any, client_events: Any) -> None:
+    space_id = put_legacy_space(invite_code="GONE2345", with_mapping=False)
+    assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(space_id))])  # only the mapping is missing
+    before_next_transaction(client_events, lambda: engine.invite_code_regenerate(space_id=space_id))
+
+    audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert mapped_spaces("GONE2345") == set()
+
+
+def test_the_audit_maps_no_code_another_space_claimed(dynamo_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    keeper = put_legacy_space(invite_code="TWIN2345")
+    other = put_legacy_space(invite_code="TWIN2345", with_mapping=False)
+    assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(keeper))])
+
+    def cannot_regenerate(**_: object) -> None:
+        raise RuntimeError("DynamoDB refused the regeneration")
+
+    monkeypatch.setattr(engine, "invite_code_regenerate", cannot_regenerate)  # `other` keeps holding the code
+
+    report = audit_invite_codes(repair=True, grace_seconds=0)
+
+    assert [finding.space_id for finding, _ in report.repair_failures] == [other]
+    assert mapped_spaces("TWIN2345") == {keeper}
