@@ -278,8 +278,9 @@ def main() -> None:
         chosen = [s for s in chosen if s != "ours_large"]
     if not engine_spaces:
         chosen = [s for s in chosen if s != "engine"]
-    workers, segments = settings.BACKFILL_WORKERS, settings.BACKFILL_SEGMENTS
-    page_size = settings.BACKFILL_PAGE_SIZE
+    from invites.backfill import PAGE_SIZE
+
+    workers, segments, page_size = settings.BACKFILL_WORKERS, 1, PAGE_SIZE  # one scanner per process
     repeat = max(1, env_int("BENCH_REPEAT", 2))
 
     started_at = datetime.now(UTC)
@@ -359,12 +360,13 @@ def run_scenario(
 
 
 def processes_scenario(server: EmbeddedDynamo, spaces: int) -> dict[str, Any]:
-    """``backfill_invite_codes --processes 1`` and ``--processes 2`` on fresh tables of ``spaces``.
+    """``backfill_invite_codes`` as 1 process and as 2 (``--segment I --total-segments 2`` side by side, as
+    ``xargs -P 2`` runs them) on fresh tables of ``spaces``.
 
-    The command runs as an operator runs it, a process of its own (its workers
-    spawn processes, which in-process latency hooks would not reach, so no
-    latency is injected here: the embedded server's own speed is the limit,
-    and the ratio says how much of it one more client process can use).
+    The command runs as an operator runs it, processes of their own (which
+    in-process latency hooks would not reach, so no latency is injected here:
+    the embedded server's own speed is the limit, and the ratio says how much
+    of it one more client process can use).
     """
     runs: dict[str, Any] = {}
     for processes in (1, 2):
@@ -378,22 +380,30 @@ def processes_scenario(server: EmbeddedDynamo, spaces: int) -> dict[str, Any]:
             "DYNAMODB_TABLE": table,
             "CACHE_URL": "locmem://bench",
         }
+        split = [
+            ["--segment", str(i), "--total-segments", str(processes)] if processes > 1 else [] for i in range(processes)
+        ]
         started = time.perf_counter()
         try:
-            process = subprocess.run(
-                [sys.executable, "manage.py", "backfill_invite_codes", "--processes", str(processes), "-v", "0"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=1800,
-            )
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "backfill_invite_codes", *args, "-v", "0"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for args in split
+            ]
+            outputs = [child.communicate(timeout=1800) for child in children]
             wall = time.perf_counter() - started
             left = count_spaces_without_code(server.endpoint_url, table)
         finally:
             drop_table(server.endpoint_url, table)
-        if process.returncode != 0:
-            raise RuntimeError(f"--processes {processes} failed ({process.returncode}): {process.stderr[-2000:]}")
+        for child, (_, stderr) in zip(children, outputs, strict=True):
+            if child.returncode != 0:
+                raise RuntimeError(f"{processes} process(es) failed ({child.returncode}): {stderr[-2000:]}")
         fixed = seeded["spaces_without_code"] - left
         runs[str(processes)] = {
             "wall_seconds": round(wall, 3),

@@ -8,14 +8,15 @@ offers for it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import resource
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,15 +196,23 @@ class PlannedSpace:
     space_id: str
     name: str
     code: str | None
+    legacy: bool = False  # the earlier system's code: lower-case hex, a mapping and no claim
 
 
-def plan_spaces(count: int, *, seed: int = 20261124, share_without_code: float = 0.5) -> Iterator[PlannedSpace]:
+def plan_spaces(
+    count: int, *, seed: int = 20261124, share_without_code: float = 0.5, share_legacy: float = 0.0
+) -> Iterator[PlannedSpace]:
     """The same spaces for every scenario: ids, names and codes from a seeded generator."""
     rng = random.Random(seed)
     for n in range(count):
         space_id = f"{rng.getrandbits(128):032x}"
-        code = None if rng.random() < share_without_code else "".join(rng.choice(SEED_ALPHABET) for _ in range(8))
-        yield PlannedSpace(space_id, f"Space {n}", code)
+        draw = rng.random()  # share_legacy=0 draws the same numbers as before it existed
+        if draw < share_without_code:
+            yield PlannedSpace(space_id, f"Space {n}", None)
+        elif draw < share_without_code + share_legacy:
+            yield PlannedSpace(space_id, f"Space {n}", f"{rng.getrandbits(32):08x}", legacy=True)
+        else:
+            yield PlannedSpace(space_id, f"Space {n}", "".join(rng.choice(SEED_ALPHABET) for _ in range(8)))
 
 
 def _items_for(space: PlannedSpace) -> list[dict[str, Any]]:
@@ -242,6 +251,7 @@ def _items_for(space: PlannedSpace) -> list[dict[str, Any]]:
                 "created_at": {"S": SEED_TIMESTAMP},
             }
         )
+    if space.code and not space.legacy:
         items.append(
             {
                 "PK": {"S": keys.code_claim_pk(space.code)},
@@ -254,40 +264,68 @@ def _items_for(space: PlannedSpace) -> list[dict[str, Any]]:
     return items
 
 
-def create_seeded_table(endpoint: str, table_name: str, count: int, *, threads: int = 8) -> dict[str, Any]:
-    """Create the table (legacy codes recorded, as a fresh table is) and BatchWrite the spaces in parallel."""
-    from spaces.table import table_definition
+def create_seeded_table(
+    endpoint: str,
+    table_name: str,
+    count: int,
+    *,
+    threads: int = 8,
+    share_legacy: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Create the table and BatchWrite the spaces from parallel threads, streamed (a million spaces fit).
+
+    Legacy codes recorded, as on a fresh table, unless ``share_legacy`` of the
+    spaces hold the earlier system's codes (no claims: the flag would be false).
+    ``progress`` hears the items of each batch written.
+    """
+    from spaces.dynamodb import table_schema
 
     client = raw_client(endpoint, pool=threads + 2)
     started = time.monotonic()
-    client.create_table(**table_definition(table_name))
-    items = [
-        {
-            "PK": {"S": keys.table_flag_pk(keys.LEGACY_CODES_RECORDED_FLAG)},
-            "SK": {"S": keys.TABLE_FLAG_SK},
-            "set_at": {"S": SEED_TIMESTAMP},
-            "set_by": {"S": "benchmark"},
-        }
-    ]
-    without_code = 0
-    for space in plan_spaces(count):
-        items.extend(_items_for(space))
-        without_code += space.code is None
-    batches = [items[start : start + 25] for start in range(0, len(items), 25)]
+    client.create_table(**table_schema(table_name))
+    tally = Counter[str]()
+
+    def items() -> Iterator[dict[str, Any]]:
+        if not share_legacy:
+            yield {
+                "PK": {"S": keys.table_flag_pk(keys.LEGACY_CODES_RECORDED_FLAG)},
+                "SK": {"S": keys.TABLE_FLAG_SK},
+                "set_at": {"S": SEED_TIMESTAMP},
+                "set_by": {"S": "benchmark"},
+            }
+        for space in plan_spaces(count, share_legacy=share_legacy):
+            tally["without_code"] += space.code is None
+            tally["legacy"] += space.legacy
+            yield from _items_for(space)
 
     def write(batch: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {table_name: [{"PutRequest": {"Item": item}} for item in batch]}
         while pending:
             pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        if progress is not None:
+            progress(len(batch))
 
+    stream = items()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(write, batches))
+        in_flight: set[Future[None]] = set()
+        while batch := list(itertools.islice(stream, 25)):  # DynamoDB's limit per BatchWriteItem
+            tally["items"] += len(batch)
+            tally["bytes"] += sum(item_size_bytes(item) for item in batch)
+            if len(in_flight) >= 4 * threads:  # a bounded queue: the table is never all in memory
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+            in_flight.add(pool.submit(write, batch))
+        for future in in_flight:
+            future.result()
     return {
         "spaces": count,
-        "spaces_without_code": without_code,
-        "items": len(items),
+        "spaces_without_code": tally["without_code"],
+        **({"spaces_with_legacy_code": tally["legacy"]} if share_legacy else {}),
+        "items": tally["items"],
         # What a full Scan reads (its read units), before any scenario wrote to the table.
-        "bytes": sum(item_size_bytes(item) for item in items),
+        "bytes": tally["bytes"],
         "seconds": round(time.monotonic() - started, 2),
     }
 

@@ -157,9 +157,11 @@ def ours() -> dict[str, Any]:
         result = measured(counter, lambda: call_command("backfill_invite_codes", stdout=output))
         output.seek(0)
         last_lines = collections.deque(output, maxlen=8)
+    from invites.backfill import PAGE_SIZE
+
     result["workers"] = settings.BACKFILL_WORKERS
-    result["segments"] = settings.BACKFILL_SEGMENTS
-    result["page_size"] = settings.BACKFILL_PAGE_SIZE
+    result["segments"] = 1  # one scanner
+    result["page_size"] = PAGE_SIZE
     result["summary"] = [line.rstrip("\n").split(" - ", 2)[-1] for line in last_lines]
     return result
 
@@ -179,9 +181,9 @@ def floor() -> dict[str, Any]:
     """
     from spaces import keys
 
-    segments = env_int("BACKFILL_SEGMENTS", 4)
+    segments = 1  # one scanner, as ours
     workers = env_int("BACKFILL_WORKERS", 8)
-    page_size = env_int("BACKFILL_PAGE_SIZE", 1000)
+    page_size = 1000  # invites.backfill.PAGE_SIZE
     per_transaction = 33  # three actions a space; DynamoDB takes 100 per transaction
     counter = CallCounter()
     instrument_every_client(latency=Latency(LATENCY_SECONDS), counter=counter)
@@ -320,13 +322,8 @@ def engine() -> dict[str, Any]:
     latency = Latency(0.0)  # switched between rounds
     counter = CallCounter()
     instrument_every_client(latency=latency, counter=counter)
-    from invites.services import (
-        invite_code_regenerate,
-        invite_code_resolve,
-        legacy_codes_recorded,
-        space_create,
-        space_join_with_code,
-    )
+    from invites.joining import invite_code_resolve, space_join_with_code
+    from invites.services import invite_code_regenerate, legacy_codes_recorded, space_create
 
     ops_per_kind = env_int("BENCH_ENGINE_OPS", 100)
     planned = list(plan_spaces(env_int("BENCH_ENGINE_SPACES", 50_000), share_without_code=0.1))

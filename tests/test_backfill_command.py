@@ -12,9 +12,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from invites import assignment
 from invites import services as engine
+from invites.management.commands import backfill_invite_codes as backfill_command
 from invites.services import space_create
-from spaces.dynamodb import DynamoUnavailable
+from spaces.exceptions import DynamoUnavailable
 from tests.faults import Throttler, client_hook, failing_when
 from tests.invariants import invariant_violations, scan_all, stored_code
 from tests.legacy import put_legacy_space
@@ -61,7 +63,7 @@ def test_dry_run_prints_the_guides_lines_and_writes_nothing(dynamo_table: object
     space_create(owner_id="o", name="Has a code")
     dynamo_calls.reset()
 
-    lines = run_backfill("--dry-run", "--workers", "1", "--segments", "1")
+    lines = run_backfill("--dry-run", "--workers", "1")
 
     assert lines == [
         RULE,
@@ -93,7 +95,7 @@ def test_dry_run_prints_the_guides_lines_and_writes_nothing(dynamo_table: object
 def test_backfill_prints_the_guides_lines_and_gives_each_space_a_code(dynamo_table: object) -> None:
     two_spaces_without_codes()
 
-    lines = run_backfill("--workers", "1", "--segments", "1")
+    lines = run_backfill("--workers", "1")
 
     first, second = stored_code("abc123"), stored_code("def456")
     assert lines == [
@@ -151,12 +153,15 @@ def test_a_second_run_changes_nothing(dynamo_table: object, dynamo_calls) -> Non
     assert {space_id: stored_code(space_id) for space_id in space_ids} == codes_after_first
 
 
-def test_per_space_lines_above_the_threshold_need_verbosity_two(dynamo_table: object) -> None:
+def test_per_space_lines_above_the_threshold_need_verbosity_two(
+    dynamo_table: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for n in range(5):
         put_legacy_space(name=f"Many {n}")
+    monkeypatch.setattr(backfill_command, "PER_SPACE_LINES", 2)  # 1,000 in production
 
-    quiet = run_backfill("--dry-run", "--per-space-log-limit", "2")
-    chatty = run_backfill("--dry-run", "--per-space-log-limit", "2", "-v", "2")
+    quiet = run_backfill("--dry-run")
+    chatty = run_backfill("--dry-run", "-v", "2")
 
     assert sum("is missing invite code" in line for line in quiet) == 2
     assert "INFO - More than 2 spaces without invite codes: further per-space lines only with -v 2" in quiet
@@ -217,18 +222,17 @@ def test_a_missing_table_exits_with_status_two(dynamo_table: object, connect_wit
     error, _ = run_failing()
 
     assert error.returncode == 2
-    assert str(error) == f"DynamoDB table 'no-such-table' does not exist at {dynamo_table.host}"  # type: ignore[attr-defined]
+    assert str(error).startswith("DynamoDB table 'no-such-table' does not exist")
+    assert "\n" not in str(error)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--segment", "1"], "segment 1 (--segment) needs the number of segments: pass --total-segments N"),
+        (["--segment", "1"], "segment 1 (--segment) needs --total-segments N or BACKFILL_TOTAL_SEGMENTS"),
         (["--total-segments", "3"], "split into 3 segments (--total-segments) but this worker's segment is unknown"),
-        (["--segment", "3", "--total-segments", "2"], "segment 3 (--segment) must be between 0 and 1"),
-        (["--dry-run", "--checkpoint", "x.json"], "a dry run does not write a checkpoint"),
-        (["--space-id", "bad id!"], "not a space id: 'bad id!'"),
-        (["--segment", "0", "--total-segments", "2", "--segments", "4"], "this machine scans one segment only"),
+        (["--segment", "3", "--total-segments", "2"], "segment 3 (--segment) must be from 0 to 1"),
+        (["--space-id", "abc", "--segment", "0", "--total-segments", "2"], "--space-id reads those spaces only"),
     ],
 )
 def test_unusable_arguments_exit_with_status_two(dynamo_table: object, args: list[str], message: str) -> None:
@@ -238,10 +242,34 @@ def test_unusable_arguments_exit_with_status_two(dynamo_table: object, args: lis
     assert message in str(error)
 
 
-@pytest.mark.parametrize("args", [["--workers", "0"], ["--limit", "-1"], ["--max-writes-per-second", "nan"]])
-def test_malformed_numbers_are_refused_by_the_parser(dynamo_table: object, args: list[str]) -> None:
-    with pytest.raises(CommandError):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workers", "0"],
+        ["--workers", "129"],
+        ["--limit", "-1"],
+        ["--space-id", "bad id!"],
+        ["--total-segments", "1000001", "--segment", "0"],
+        ["--max-writes-per-second", "nan"],
+        ["--max-writes-per-second", "inf"],
+        ["--max-writes-per-second=-1"],
+    ],
+)
+def test_malformed_values_are_refused_by_the_parser_before_any_call(
+    dynamo_table: object, dynamo_calls, args: list[str]
+) -> None:
+    dynamo_calls.reset()
+
+    with pytest.raises(CommandError, match="invalid"):
         call_command("backfill_invite_codes", *args, stdout=io.StringIO())
+
+    assert dynamo_calls.total == 0
+
+
+def test_dynamodbs_own_limit_on_total_segments_is_accepted(dynamo_table: object) -> None:
+    lines = run_backfill("--total-segments", "1000000", "--segment", "999999")
+
+    assert "INFO - Total spaces processed: 0" in lines
 
 
 # --- races --------------------------------------------------------------------------------
@@ -252,17 +280,17 @@ def test_a_code_given_by_the_api_after_the_scan_is_kept_and_counted_as_skipped(
 ) -> None:
     racy = put_legacy_space(space_id="racy", name="Racy")
     calm = put_legacy_space(space_id="calm", name="Calm")
-    real_assign = engine.invite_code_assign_if_missing
+    real_assign = assignment.invite_code_assign_if_missing
     given_by_api: list[str] = []
 
-    def api_regenerates_first(**kwargs: object) -> list[engine.CodeChange]:
+    def api_regenerates_first(**kwargs: object) -> list[engine.SpaceOutcome]:
         if not given_by_api:
             given_by_api.append(engine.invite_code_regenerate(space_id=racy, source="api").new_code or "")
         return real_assign(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine, "invite_code_assign_if_missing", api_regenerates_first)
+    monkeypatch.setattr(assignment, "invite_code_assign_if_missing", api_regenerates_first)
 
-    lines = run_backfill("--workers", "1", "--segments", "1")
+    lines = run_backfill("--workers", "1")
 
     assert stored_code(racy) == given_by_api[0]
     assert stored_code(calm) is not None
@@ -282,7 +310,7 @@ def test_throttled_calls_are_retried_and_never_counted_as_failures(dynamo_table:
     throttler = Throttler(share=0.4)
 
     with client_hook("before-send.dynamodb", throttler):
-        lines = run_backfill("--workers", "4", "--segments", "2")
+        lines = run_backfill("--workers", "4")
 
     assert throttler.injected >= 3
     assert "INFO - Failed: 0" in lines
@@ -336,23 +364,25 @@ def test_segments_split_across_machines_cover_the_table_without_overlap(dynamo_t
     assert invariant_violations(require_codes=True) == []
 
 
-def test_the_report_file_lists_every_change_and_failure_with_counts(dynamo_table: object, tmp_path: Path) -> None:
+def test_the_report_file_has_a_json_line_per_change_and_failure_then_the_summary(
+    dynamo_table: object, tmp_path: Path
+) -> None:
     put_legacy_space(space_id="good", name="Good")
     put_legacy_space(space_id="broken", name="Broken")
-    report_path = tmp_path / "report.json"
+    report_path = tmp_path / "report.jsonl"
     denied = failing_when(lambda operation, body: operation == "TransactWriteItems" and b"SPACE#broken" in body)
 
     with client_hook("before-send.dynamodb", denied):
         run_failing("--report", str(report_path))
 
-    report = json.loads(report_path.read_text())
-    assert report["changes"] == [{"space_id": "good", "name": "Good", "new_code": stored_code("good")}]
-    summary = report["summary"]
-    assert summary["updated"] == 1
-    assert summary["failed_count"] == 1
-    assert summary["failures"][0]["space_id"] == "broken"
-    assert summary["complete"] is True
-    assert summary["total_spaces"] == summary["missing"] == 2
+    *entries, last = [json.loads(line) for line in report_path.read_text().splitlines()]
+    changed = {"space_id": "good", "status": "updated", "new_code": stored_code("good"), "name": "Good"}
+    assert changed in entries
+    (failure,) = [entry for entry in entries if entry["status"] == "failed"]
+    assert failure["space_id"] == "broken" and "AccessDeniedException" in failure["error"]
+    summary = last["summary"]
+    assert (summary["updated"], summary["failed"], summary["complete"]) == (1, 1, True)
+    assert summary["scanned"] == summary["missing"] == 2
     assert 0 < summary["seconds"] < 60
 
 
@@ -375,33 +405,6 @@ def test_max_writes_per_second_still_completes_the_backfill(dynamo_table: object
 # --- legacy tables -----------------------------------------------------------------------
 
 
-def test_on_a_legacy_table_existing_codes_are_recorded_and_the_table_is_marked(legacy_table: object) -> None:
-    holder = put_legacy_space(name="Old code", invite_code="a3f9c2d4")
-    put_legacy_space(name="No code")
-    assert engine.legacy_codes_recorded() is False
-
-    lines = run_backfill()
-
-    assert "INFO - Recorded 1 existing invite codes" in lines
-    assert "INFO - Every existing invite code is now recorded" in lines
-    assert engine.legacy_codes_recorded() is True
-    assert stored_code(holder) == "a3f9c2d4"
-    assert invariant_violations(require_codes=True) == []
-
-
-def test_a_duplicate_legacy_code_is_reported_and_left_for_the_audit(legacy_table: object) -> None:
-    put_legacy_space(space_id="aaa", name="First", invite_code="dupe2345")
-    put_legacy_space(space_id="bbb", name="Second", invite_code="dupe2345")
-
-    lines = run_backfill("--workers", "1", "--segments", "1")
-
-    assert (
-        "WARNING - Space 'Second' (ID: bbb) holds invite code 'dupe2345', already claimed by space aaa; "
-        "run audit_invite_codes --repair"
-    ) in lines
-    assert "INFO - Codes held by two spaces: 1 (run audit_invite_codes --repair)" in lines
-
-
 def test_a_dry_run_on_a_legacy_table_records_nothing(legacy_table: object, dynamo_calls) -> None:
     put_legacy_space(name="Old code", invite_code="a3f9c2d4")
     dynamo_calls.reset()
@@ -416,10 +419,10 @@ def test_a_dry_run_on_a_legacy_table_records_nothing(legacy_table: object, dynam
 def test_dynamo_going_away_mid_run_exits_with_status_two(dynamo_table: object, monkeypatch: pytest.MonkeyPatch) -> None:
     put_legacy_space(name="Doomed")
 
-    def unreachable(**_: object) -> list[engine.CodeChange]:
+    def unreachable(**_: object) -> list[engine.SpaceOutcome]:
         raise DynamoUnavailable("DynamoDB table 'x' at y cannot be reached: connection refused")
 
-    monkeypatch.setattr(engine, "invite_code_assign_if_missing", unreachable)
+    monkeypatch.setattr(assignment, "invite_code_assign_if_missing", unreachable)
 
     error, _ = run_failing()
 
@@ -461,12 +464,23 @@ def test_the_bar_counts_spaces_of_an_estimated_total_with_rate_and_time_left(
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
 
-    run_backfill("--segments", "1", "--workers", "1")
+    run_backfill("--workers", "1")
 
     # DescribeTable's item count (all item kinds), scaled by the share of spaces the scan saw.
     bar = final_bar(terminal)
     assert re.match(r"Spaces scanned: 100%\|#+\| 6/~6 spaces \(total estimated\) \[\d\d:\d\d<\d\d:\d\d, ", bar), bar
     assert bar.endswith(" spaces/s]"), bar
+
+
+def test_the_estimated_total_is_set_by_the_first_page_and_never_goes_down() -> None:
+    bar, on_page = backfill_command._progress_bar(0, items=3000, segments=1)
+    totals = []
+
+    for spaces, items_read in [(500, 1000), (100, 1000), (400, 1000)]:  # shares of spaces: 1/2, then lower
+        on_page(spaces, items_read)
+        totals.append(bar.total)
+
+    assert totals == [1500, 1500, 1500]
 
 
 def test_targeted_runs_show_an_exact_total(dynamo_table: object, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -488,7 +502,7 @@ def test_log_lines_never_land_inside_the_bar_on_a_terminal(
     monkeypatch.setattr("sys.stdout", terminal)
     monkeypatch.setattr("sys.stderr", terminal)
 
-    call_command("backfill_invite_codes", "-v", "2", "--segments", "2")
+    call_command("backfill_invite_codes", "-v", "2")
 
     # Each line as the terminal shows it: what follows the last carriage return.
     shown = [line.rsplit("\r", 1)[-1] for line in terminal.getvalue().split("\n") if line.strip("\r ")]
@@ -528,11 +542,12 @@ def test_a_real_run_does_not_say_would_update(dynamo_table: object) -> None:
     assert not any("Would update" in line for line in lines)
 
 
-def test_help_lists_the_exit_statuses() -> None:
+def test_help_says_a_rerun_is_the_resume_and_lists_the_exit_statuses() -> None:
     from invites.management.commands.backfill_invite_codes import Command
 
     text = Command().create_parser("manage.py", "backfill_invite_codes").format_help()
 
+    assert "A rerun is the resume" in text
     statuses = text.split("exit status:", 1)[1]
     assert re.search(r"^  0  nothing failed", statuses, re.MULTILINE)
     assert re.search(r"^  1  some spaces failed", statuses, re.MULTILINE)

@@ -56,36 +56,31 @@ def test_the_backfill_is_an_indexed_job_of_n_workers_that_all_run_at_once() -> N
     assert spec["template"]["spec"]["restartPolicy"] == "Never"  # what backoffLimitPerIndex and podFailurePolicy need
 
 
-def test_a_worker_whose_spaces_failed_is_not_retried_and_an_eviction_is_not_counted() -> None:
-    rules = manifest("backfill-job.yaml")["spec"]["podFailurePolicy"]["rules"]
+def test_a_failed_index_is_retried_and_an_eviction_is_not_counted() -> None:
+    spec = manifest("backfill-job.yaml")["spec"]
 
-    fail_index = next(rule for rule in rules if rule["action"] == "FailIndex")
-    assert fail_index["onExitCodes"] == {"containerName": "backfill", "operator": "In", "values": [1]}
-    assert {"type": "DisruptionTarget", "status": "True"} in next(rule for rule in rules if rule["action"] == "Ignore")[
-        "onPodConditions"
-    ]
+    assert spec["backoffLimitPerIndex"] >= 1
+    assert [rule["action"] for rule in spec["podFailurePolicy"]["rules"]] == ["Ignore"]
+    assert {"type": "DisruptionTarget", "status": "True"} in spec["podFailurePolicy"]["rules"][0]["onPodConditions"]
 
 
-def test_the_workers_share_one_run_named_after_the_job() -> None:
+def test_the_workers_retry_throttling_adaptively() -> None:
     container = backfill_container(manifest("backfill-job.yaml"))
 
-    assert container["command"] == ["python", "manage.py", "backfill_invite_codes"]
-    run_name = env_value(container, "BACKFILL_RUN_NAME")["valueFrom"]["fieldRef"]["fieldPath"]
-    assert run_name == "metadata.labels['batch.kubernetes.io/job-name']"
-    assert container["args"][:2] == ["--run", "$(BACKFILL_RUN_NAME)"]
+    assert env_value(container, "DYNAMODB_RETRY_MODE")["value"] == "adaptive"
+    assert env_value(container, "DYNAMODB_MAX_ATTEMPTS")["value"] == "10"
 
 
-def test_the_jobs_arguments_are_the_commands_own() -> None:
+def test_the_jobs_arguments_are_the_commands_own_and_need_no_run_state() -> None:
     from invites.management.commands.backfill_invite_codes import Command
 
     container = backfill_container(manifest("backfill-job.yaml"))
-    args = [arg.replace("$(BACKFILL_RUN_NAME)", "invite-backfill-1") for arg in container["args"]]
 
-    options = Command().create_parser("manage.py", "backfill_invite_codes").parse_args(args)
+    assert container["command"] == ["python", "manage.py", "backfill_invite_codes"]
+    options = Command().create_parser("manage.py", "backfill_invite_codes").parse_args(container["args"])
 
-    assert options.run_name == "invite-backfill-1"
-    # One core requested per process: a process is bound by one core.
-    assert float(container["resources"]["requests"]["cpu"]) == options.processes
+    assert options.segment is None  # from JOB_COMPLETION_INDEX
+    assert not any(arg.startswith(("--run", "--processes", "--checkpoint")) for arg in container["args"])
 
 
 def test_the_job_has_resources_and_its_environment_from_a_secret_and_a_configmap() -> None:

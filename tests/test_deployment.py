@@ -334,6 +334,7 @@ class IamActions:
 def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dynamo_table, client_events) -> None:
     from django.core.management import call_command
 
+    from invites import joining
     from invites import services as engine
     from invites.audit import audit_invite_codes
     from invites.services import space_create
@@ -346,7 +347,7 @@ def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dyn
     client_events.register("before-parameter-build.dynamodb", actions)
     space = space_create(owner_id="owner", name="Every call")
     change = engine.invite_code_regenerate(space_id=space.id, actor_id="owner")
-    engine.space_join_with_code(typed_code=change.new_code, user_id="joiner")
+    joining.space_join_with_code(typed_code=change.new_code, user_id="joiner")
     spaces_of_user(user_id="joiner", limit=10)
     legacy_id = put_legacy_space(name="Counted by a Query")  # a PutItem, as the product's own
     space_member_count(space=Space.get(*Space.key(legacy_id)))  # GetItem (test's), then a Query
