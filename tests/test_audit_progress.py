@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from invites.audit import scan
+from invites import audit
 from invites.services import space_create
 from tests.legacy import put_legacy_space
 
@@ -101,15 +101,14 @@ def test_log_lines_during_the_scan_go_around_the_bar(
     dynamo_table: object, terminal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     put_legacy_space(name="Bare")
-    real_scan = scan._scan_items
+    real_add = audit._Snapshot._add
 
-    def scan_that_logs(progress):  # a line logged while the bar is drawn
-        for index, item in enumerate(real_scan(progress)):
-            if index == 1:
-                logging.getLogger("invites.commands.audit").info("A line in the middle of the scan")
-            yield item
+    def add_then_log(snapshot: audit._Snapshot, raw: dict) -> None:  # a line logged while the bar is drawn
+        real_add(snapshot, raw)
+        if snapshot.items == 2:
+            logging.getLogger("invites.commands.audit").info("A line in the middle of the scan")
 
-    monkeypatch.setattr(scan, "_scan_items", scan_that_logs)
+    monkeypatch.setattr(audit._Snapshot, "_add", add_then_log)
 
     status = terminal.run_audit()
 
@@ -136,7 +135,7 @@ def test_a_bar_without_an_estimate_still_shows_items_and_rate(
 ) -> None:
     from invites.management.commands import audit_invite_codes
 
-    monkeypatch.setattr(audit_invite_codes, "ensure_table_reachable", lambda **_: None)  # DescribeTable not allowed
+    monkeypatch.setattr(audit_invite_codes, "ensure_table_reachable", lambda: None)  # DescribeTable not allowed
     space_create(owner_id="o", name="Space")
 
     terminal.run_audit()
@@ -206,3 +205,17 @@ def read_all(controller: int) -> str:
         chunks.append(chunk)
     os.close(controller)
     return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_low_estimate_never_takes_the_bar_past_its_total(
+    dynamo_table: object, terminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invites.management.commands import audit_invite_codes
+
+    monkeypatch.setattr(audit_invite_codes, "ensure_table_reachable", lambda: 2)  # DescribeTable's count is stale
+    space_create(owner_id="o", name="Space")
+
+    terminal.run_audit()
+
+    final = [s for s in screen_segments(terminal.err.written.getvalue()) if "Items scanned" in s][-1]
+    assert re.search(r"100%\|.*\| 5.00/~5.00 items \(total estimated\)", final), final
