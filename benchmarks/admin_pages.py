@@ -99,7 +99,7 @@ def _time_pages(calls: CallCounter) -> None:
         timed("list, next page", lambda: client.get(base + first.context["next_url"]))
     timed("list, has_code=no", lambda: client.get(base, {"has_code": "no"}))
     timed("list, has_code=yes", lambda: client.get(base, {"has_code": "yes"}))
-    rows = [row["space"] for row in first.context["rows"]]
+    rows = [row["space"] for row in first.context["cl"]["result_list"]]
     coded = next((space for space in rows if space.invite_code), None)
     if rows:
         timed("search by space id", lambda: client.get(base, {"q": rows[0].id}))
@@ -114,9 +114,9 @@ def _time_pages(calls: CallCounter) -> None:
         )
     timed("backfill preview", lambda: client.get(base + "backfill/", {"preview": "1"}))
     ran = timed("backfill run", lambda: client.post(base + "backfill/"))
-    batch = ran.context["batch"]
-    if batch is not None:
-        print(f"  found {batch.found}, handled {batch.handled}, updated {batch.report.updated}")
+    summary = ran.context["summary"]
+    if summary is not None:
+        print(f"  scanned {summary.scanned}, missing {summary.missing}, updated {summary.updated}")
     audited = timed("audit run", lambda: client.get(base + "audit/", {"run": "1"}))
     if audited.context["report"] is not None:
         print(f"  {audited.context['report'].counts()}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 
+from invites import joining
 from invites import services as engine
 from invites.models import DynamoSpace
 from invites.services import space_create
@@ -381,7 +382,7 @@ def test_a_failure_half_way_through_a_bulk_regenerate_names_what_was_not_done(
             raise DynamoUnavailable("connection dropped")
         return real_regenerate(**kwargs)
 
-    monkeypatch.setattr("invites.bulk.invite_code_regenerate", regenerate_then_lose_the_connection)
+    monkeypatch.setattr("invites.admin.changelist.invite_code_regenerate", regenerate_then_lose_the_connection)
     client = client_for(admin_users["changer"])
 
     client.post(
@@ -426,7 +427,7 @@ def test_pausing_keeps_the_code_stops_joins_and_is_logged(dynamo_table: object, 
     stored = stored_space(space.id)
     assert (stored.invite_code, stored.invite_paused) == (space.invite_code, True)
     with pytest.raises(InvalidInviteCode):
-        engine.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer")
+        joining.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer")
     (text,) = message_texts(client.get(url("changelist")))
     assert text == (
         f"The invite code {space.invite_code} of space “Club” ({space.id}) is paused: nobody can join with it."
@@ -445,7 +446,7 @@ def test_unpausing_lets_people_join_again(dynamo_table: object, admin_users) -> 
     client.post(url("pause", space.id), {"paused": "no"})
 
     assert stored_space(space.id).invite_paused is None
-    assert engine.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer").id == space.id
+    assert joining.space_join_with_code(typed_code=space.invite_code or "", user_id="newcomer").id == space.id
     (text,) = message_texts(client.get(url("changelist")))
     assert text == f"The invite code {space.invite_code} of space “Club” ({space.id}) works again."
     assert LogEntry.objects.get().get_change_message() == f"Unpaused invite code {space.invite_code}."

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils.html import escape
 
-from invites.audit import FindingKind
+from invites.audit import KINDS, Kind
 from invites.services import space_create
 from spaces.models import InviteMapping
 from tests.admin_pages import client_for, message_texts, url
@@ -28,8 +28,9 @@ def test_the_backfill_page_offers_a_preview_and_changes_nothing_on_open(
     response = client_for(admin_users["changer"]).get(url("backfill"))
 
     assert response.status_code == 200
-    assert "Preview (dry run)" in response.content.decode()
-    assert "manage.py backfill_invite_codes" in response.content.decode()
+    content = response.content.decode()
+    assert "Preview (dry run)" in content
+    assert "python manage.py backfill_invite_codes --dry-run" in content and "docs/backfill.md" not in content
     assert dynamo_calls.total == 0
 
 
@@ -77,7 +78,7 @@ def test_running_the_backfill_gives_every_space_a_code_and_logs_each(dynamo_tabl
     assert all(stored_code(space_id) for space_id in bare)
     assert stored_code(coded.id) == coded.invite_code
     texts = message_texts(response)
-    assert texts[0].startswith("Gave invite codes to 3 spaces in ")
+    assert texts[0].startswith("Gave invite codes to 3 spaces: “Bare ")
     assert "nothing: every space has a code" in response.content.decode()
     assert sorted(LogEntry.objects.values_list("object_id", flat=True)) == sorted(bare)
     assert invariant_violations(require_codes=True) == []
@@ -134,11 +135,15 @@ def test_the_audit_lists_what_it_finds_and_offers_a_repair(dynamo_table: object,
     response = client_for(admin_users["changer"]).get(url("audit"), {"run": "1"})
 
     report = response.context["report"]
-    assert report.spaces_without_code == [ids["bare"]]
-    assert report.stale_mappings == [("OLDCODE2", ids["moved"], stored_code(ids["moved"]))]
-    assert report.mappings_with_missing_space == [("GONE2345", "deleted-space")]
+    assert [f.space_id for f in report.of(Kind.SPACES_WITHOUT_CODE)] == [ids["bare"]]
+    assert [(f.code, f.space_id) for f in report.of(Kind.STALE_MAPPINGS)] == [("OLDCODE2", ids["moved"])]
+    assert [(f.code, f.other_space_id) for f in report.of(Kind.MAPPINGS_WITH_MISSING_SPACE)] == [
+        ("GONE2345", "deleted-space")
+    ]
     content = response.content.decode()
-    assert "3 problems" in content and ids["bare"] in content and "OLDCODE2" in content
+    # Only the space without a code is harmful; the two dead mappings are warnings, and the repair fixes all three.
+    assert "<strong>1 problem</strong> found." in content and "2 warnings (not problems; see below)" in content
+    assert ids["bare"] in content and "OLDCODE2" in content
     assert 'id="audit-repair"' in content
     assert stored_code(ids["bare"]) is None
 
@@ -149,10 +154,10 @@ def test_the_audit_page_words_each_finding_as_the_command_does(dynamo_table: obj
     response = client_for(admin_users["viewer"]).get(url("audit"), {"run": "1"})
 
     content = response.content.decode()
-    assert all(escape(kind.label) in content and escape(kind.meaning) in content for kind in FindingKind)
+    assert all(escape(info.label) in content and escape(info.meaning) in content for info in KINDS.values())
     detail = url("change", ids["bare"])
-    assert f'<li><a href="{detail}">space {ids["bare"]}</a></li>' in content
-    assert "<li>mapping &#x27;GONE2345&#x27; -&gt; missing space deleted-space</li>" in content
+    assert f'<li><a href="{detail}">space &#x27;Bare&#x27; (ID: {ids["bare"]})</a></li>' in content
+    assert "<li>mapping &#x27;GONE2345&#x27; -&gt; missing space (ID: deleted-space)</li>" in content
 
 
 def test_viewers_see_the_findings_without_a_repair_button(dynamo_table: object, admin_users) -> None:
@@ -171,8 +176,10 @@ def test_the_repair_fixes_every_finding_and_logs_the_code_it_gave(dynamo_table: 
     response = client.post(url("audit"))
 
     assert response.status_code == 200
-    assert message_texts(response)[0].startswith("Repaired 3 problems")
+    assert message_texts(response)[0].startswith("Repaired 3 findings")
     assert invariant_violations(require_codes=True) == []
+    # What the repair changed comes from its report: the page names the new code.
+    assert f'(none) &rarr; <span class="invite-code">{stored_code(ids["bare"])}</span>' in response.content.decode()
     assert not InviteMapping.count("INVITE#OLDCODE2")
     (entry,) = LogEntry.objects.exclude(object_id="")
     assert entry.object_id == ids["bare"]
@@ -202,42 +209,16 @@ def test_the_audit_page_has_the_admin_breadcrumbs(dynamo_table: object, admin_us
     assert f'<a href="{url("changelist")}">Spaces</a>' in content and "&rsaquo; Audit" in content
 
 
-def test_a_backfill_request_reads_at_most_its_scan_budget(
-    dynamo_table: object, admin_users, monkeypatch: pytest.MonkeyPatch, dynamo_calls
-) -> None:
-    from invites import selectors
-
-    monkeypatch.setattr(selectors, "SCAN_ITEMS_PER_REQUEST", 3)
-    monkeypatch.setattr(selectors, "MAX_SCAN_REQUESTS_PER_PAGE", 2)
-    bare = [put_legacy_space(name=f"Bare {n}") for n in range(6)]  # a space item and a membership each
-    dynamo_calls.reset()
+def test_a_backfill_request_starts_no_work_after_its_time_budget(dynamo_table: object, admin_users, settings) -> None:
+    settings.ADMIN_BACKFILL_SECONDS = 0  # spent at once
+    bare = [put_legacy_space(name=f"Bare {n}") for n in range(3)]
 
     response = client_for(admin_users["changer"]).post(url("backfill"))
 
-    assert dynamo_calls.calls["Scan"] == 2
-    given = [space_id for space_id in bare if stored_code(space_id)]
-    assert 0 < len(given) < len(bare)
-    assert any("more spaces may lack a code" in text for text in message_texts(response))
-    assert invariant_violations() == []
-
-
-def test_a_backfill_request_starts_no_new_chunk_after_its_time_budget(
-    dynamo_table: object, admin_users, monkeypatch: pytest.MonkeyPatch, settings
-) -> None:
-    from invites import bulk
-
-    monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 2)
-    settings.ADMIN_BACKFILL_SECONDS = 0  # spent at once: only the first chunk runs
-    bare = [put_legacy_space(name=f"Bare {n}") for n in range(5)]
-
-    response = client_for(admin_users["changer"]).post(url("backfill"))
-
-    assert sum(1 for space_id in bare if stored_code(space_id)) == 2
-    texts = message_texts(response)
-    assert texts[0].startswith("Gave invite codes to 2 spaces")
-    assert any("time budget" in text for text in texts)
+    assert [stored_code(space_id) for space_id in bare] == [None] * 3
+    assert any("time budget: more spaces may lack a code" in text for text in message_texts(response))
     assert "more spaces may lack a code" in response.content.decode()
-    assert invariant_violations() == []
+    assert LogEntry.objects.count() == 0
 
 
 def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_changed(
@@ -245,10 +226,9 @@ def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_change
 ) -> None:
     from types import SimpleNamespace
 
-    from invites import bulk
     from tests.faults import client_hook
 
-    monkeypatch.setattr(bulk, "BACKFILL_CHUNK", 2)  # two chunks, one transaction each
+    monkeypatch.setattr("invites.assignment.SPACES_PER_ASSIGNMENT", 2)  # two transactions
     bare = [put_legacy_space(name=f"Bare {n}") for n in range(4)]
     transactions = []
 
@@ -266,8 +246,8 @@ def test_a_backfill_that_loses_dynamodb_part_way_reports_and_logs_what_it_change
     given = [space_id for space_id in bare if stored_code(space_id)]
     assert len(given) == 2
     texts = message_texts(response)
-    assert texts[0].startswith("Gave invite codes to 2 spaces")
-    assert any(text.startswith("The backfill stopped part way, DynamoDB cannot be reached") for text in texts)
+    assert texts[0].startswith("DynamoDB cannot be reached")
+    assert texts[1].startswith("Gave invite codes to 2 spaces")
     assert sorted(LogEntry.objects.values_list("object_id", flat=True)) == sorted(given)
     assert invariant_violations() == []
 
@@ -284,7 +264,7 @@ def test_legacy_format_codes_are_listed_as_warnings_with_no_repair_button(dynamo
     assert response.context["report"].clean
     assert "<strong>no problems found</strong>." in content
     assert '<span class="audit-warnings">1 warning (not problems; see below).</span>' in content
-    assert f"space {space_id} code &#x27;a3f9c2d4&#x27;</a>" in content
+    assert f"space &#x27;Old code&#x27; (ID: {space_id}) code &#x27;a3f9c2d4&#x27;</a>" in content
     assert "backfill_invite_codes --replace-legacy-codes" in content
     assert 'id="audit-repair"' not in content
 
@@ -299,8 +279,8 @@ def test_the_audit_page_repairs_a_policy_left_on_a_space_without_a_code(dynamo_t
     found = client.get(url("audit"), {"run": "1"})
     repaired = client.post(url("audit"))
 
-    assert found.context["report"].policies_without_code == [(bare, ("invite_paused",))]
-    assert message_texts(repaired)[0].startswith("Repaired 2 problems")
+    assert [f.space_id for f in found.context["report"].of(Kind.POLICIES_WITHOUT_CODE)] == [bare]
+    assert message_texts(repaired)[0].startswith("Repaired 2 findings")
     space = Space.get(*Space.key(bare), consistent_read=True)
     assert space.invite_code and space.invite_paused is None
     (summary,) = LogEntry.objects.filter(object_id="")

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from devtools.demo import seed_demo
+from invites import joining
 from invites import services as engine
 from invites.services import space_create
 from spaces.models import InviteMapping, Space
@@ -76,7 +77,7 @@ def log_in(page: Any, then: str = "/admin/invites/dynamospace/") -> None:
 def has_consistent_mapping(space_id: str) -> bool:
     code = stored_code(space_id)
     mappings = [m.code for m in InviteMapping.query(f"INVITE#{code}")] if code else []
-    resolved, _ = engine.invite_code_resolve(typed_code=code or "")
+    resolved, _ = joining.invite_code_resolve(typed_code=code or "")
     return mappings == [code] and resolved.id == space_id
 
 

@@ -1,219 +1,146 @@
-"""The space list: Django's change list (search box, filter, actions) over rows read from DynamoDB.
-
-``admin/change_list.html`` renders the page; what it reads from its ``cl``
-outside the blocks ours replaces (the results table and the cursor
-paginator) comes from :class:`SpaceChangeList`.
-"""
+"""The space list: Django's change list (search, filter, bulk actions on space ids) over rows read from DynamoDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from django.contrib import messages
-from django.contrib.admin import helpers
-from django.db.models.options import Options
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from pynamodb.exceptions import PynamoDBException
 
 from invites import selectors
-from invites.admin.actions import run_action
-from invites.admin.common import (
-    DYNAMO_FAILURES,
-    page_context,
-    report_dynamo_failure,
-    require_view,
-    url,
-    usernames,
-)
-from invites.admin.display import Moment, PolicyDisplay
+from invites.admin import common
+from invites.assignment import invite_code_assign_if_missing
 from invites.models import DynamoSpace
 from invites.policies import now_epoch
+from invites.services import SpaceOutcome, Status, invite_code_regenerate
+from spaces.dynamodb import short_reason
+from spaces.exceptions import DomainError, DynamoUnavailable, SpaceNotFound
+from spaces.ids import is_valid_space_id
 from spaces.models import Space
+from spaces.selectors import spaces_by_id
 
 if TYPE_CHECKING:
     from invites.admin import SpaceAdmin
 
-HAS_CODE_CHOICES = {"yes": True, "no": False}
-# Cursor trails longer than this are cut at the oldest end: "previous" still
-# works for the last pages seen, and the URL stays short.
-MAX_CURSOR_TRAIL = 40
-
-
-def list_query(**params: str | None) -> str:
-    return "?" + urlencode({name: value for name, value in params.items() if value is not None})
-
-
-@dataclass(frozen=True)
-class HasCodeFilter:
-    """The "By has invite code" filter, in the shape Django's ``admin_list_filter`` tag renders."""
-
-    selected: str  # "", "yes" or "no"
-    template = "admin/filter.html"
-    title = "has invite code"
-
-    def choices(self, changelist: SpaceChangeList) -> Iterator[dict[str, Any]]:
-        for value, display in (("", "All"), ("yes", "Yes"), ("no", "No")):
-            query_string = list_query(has_code=value or None)
-            yield {"selected": self.selected == value, "query_string": query_string, "display": display}
-
-
-@dataclass(frozen=True)
-class SpaceChangeList:
-    """What Django's change-list templates read from ``cl``: breadcrumbs, search form, filters, actions."""
-
-    opts: Options
-    query: str
-    result_list: list[dict[str, Any]]
-    filter_specs: list[HasCodeFilter]
-    has_active_filters: bool
-    search_fields: tuple[str, ...] = ("id", "invite_code")
-    search_help_text: str = "Exact space id, or an invite code."
-    params: dict[str, str] = field(default_factory=dict)
-    has_filters: bool = True
-    clear_all_filters_qs: str = "?"
-    is_facets_optional: bool = False
-    add_facets: bool = False
-    is_popup: bool = False
-    show_full_result_count: bool = False
-    formset: None = None
-    date_hierarchy: None = None
-
-    @property
-    def result_count(self) -> int:
-        return len(self.result_list)
-
-    @property
-    def full_result_count(self) -> int | None:
-        # Django shows "N results (Show all)" when this differs from result_count:
-        # while searching. The table's total is never counted (that is a Scan).
-        return None if self.query else self.result_count
-
-
-@dataclass
-class _Listing:
-    """One page of the list as read from DynamoDB, and where it sits in the walk."""
-
-    query: str
-    has_code: str
-    after: str | None
-    trail: list[str] | None
-    spaces: list[Space] = field(default_factory=list)
-    next_cursor: str | None = None
-    short_page: bool = False
-    search_note: str = ""
-    failed: bool = False
-
 
 def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
-    require_view(request, model_admin)
     if request.method == "POST":
         return run_action(request, model_admin)
-    listing = _read(request, model_admin)
-    rows = _rows(listing.spaces)
-    may_change = model_admin.has_change_permission(request)
-    next_url, previous_url = _paging_links(listing)
-    context = page_context(
-        request,
-        model_admin,
-        title="Select space to change" if may_change else "Select space to view",
-        subtitle=None,
-        cl=SpaceChangeList(
-            opts=DynamoSpace._meta,
-            query=listing.query,
-            result_list=rows,
-            filter_specs=[HasCodeFilter(listing.has_code)],
-            has_active_filters=bool(listing.has_code),
-        ),
-        media=model_admin.media,
-        action_form=_action_form(request, model_admin) if may_change else None,
-        actions_on_top=model_admin.actions_on_top,
-        actions_on_bottom=model_admin.actions_on_bottom,
-        actions_selection_counter=True,
-        selection_note=f"0 of {len(rows)} selected",
-        rows=rows,
-        search_note=listing.search_note,
-        next_url=next_url,
-        previous_url=previous_url,
-        short_page=listing.short_page,
-        dynamo_failed=listing.failed,
-        list_url=request.get_full_path(),
-        backfill_url=url("backfill"),
-        audit_url=url("audit"),
-    )
-    return render(request, "admin/invites/dynamospace/change_list.html", context)
-
-
-def _read(request: HttpRequest, model_admin: SpaceAdmin) -> _Listing:
-    """The search results, or one page of the (filtered) list; a DynamoDB failure is a message."""
-    after = request.GET.get("after") or None
-    if after is not None and selectors.key_from_cursor(after) is None:
+    query, has_code, after = request.GET.get("q", "").strip(), request.GET.get("has_code", ""), request.GET.get("after")
+    if after and selectors.key_from_cursor(after) is None:
         messages.error(request, "That page cursor is not valid; showing the first page.")
         after = None
-    has_code = request.GET.get("has_code", "")
-    listing = _Listing(
-        query=request.GET.get("q", "").strip(),
-        has_code=has_code,
-        after=after,
-        trail=_cursor_trail(request.GET.get("back")) if after else None,
-    )
+    spaces, note, page, failed = [], "", selectors.SpacePage([], None), False
     try:
-        if listing.query:
-            found = selectors.space_search(query=listing.query)
-            listing.spaces, listing.search_note = found.spaces, found.note
+        if query:
+            spaces, note = selectors.space_search(query=query)
         else:
-            page = selectors.space_page(
-                page_size=model_admin.list_per_page, cursor=after, has_code=HAS_CODE_CHOICES.get(has_code)
-            )
-            listing.spaces, listing.next_cursor, listing.short_page = page.spaces, page.next_cursor, page.short
-    except DYNAMO_FAILURES as exc:
-        report_dynamo_failure(request, exc)
-        listing.failed = True
-    return listing
-
-
-def _cursor_trail(raw: str | None) -> list[str] | None:
-    """The ``back`` parameter: ``after`` cursors of earlier pages, oldest first ("" = first page)."""
-    if raw is None:
-        return None
-    return [cursor for cursor in raw.split(",") if cursor == "" or selectors.key_from_cursor(cursor)]
-
-
-def _paging_links(listing: _Listing) -> tuple[str | None, str | None]:
-    """The query strings of the next and the previous page; the filter goes along."""
-    kept = {"has_code": listing.has_code or None}
-    next_url = previous_url = None
-    if listing.next_cursor:
-        next_trail = [*(listing.trail or []), listing.after or ""][-MAX_CURSOR_TRAIL:]
-        next_url = list_query(**kept, after=listing.next_cursor, back=",".join(next_trail))
-    if listing.after:
-        earlier = listing.trail or [""]
-        previous_after = earlier[-1] or None
-        previous_back = ",".join(earlier[:-1]) if previous_after else None
-        previous_url = list_query(**kept, after=previous_after, back=previous_back)
-    return next_url, previous_url
-
-
-def _rows(spaces: list[Space]) -> list[dict[str, Any]]:
-    owners = usernames(space.owner_id for space in spaces)
-    now = now_epoch()
-    return [
-        {
-            "space": space,
-            "owner": owners.get(space.owner_id or "", space.owner_id or ""),
-            "created": Moment.of(space.created_at),
-            "policy": PolicyDisplay.of(space, now),
-            "detail_url": url("change", space.id),
-            "regenerate_url": url("regenerate", space.id),
-        }
-        for space in spaces
+            wanted = {"yes": True, "no": False}.get(has_code)
+            page = selectors.space_page(page_size=model_admin.list_per_page, cursor=after, has_code=wanted)
+            spaces = page.spaces
+    except common.DYNAMO_FAILURES as exc:
+        common.report_failure(request, exc)
+        failed = True
+    owners, now = common.usernames(space.owner_id for space in spaces), now_epoch()
+    rows = [
+        {"space": s, "owner": owners.get(s.owner_id, s.owner_id or ""), "created": common.when(s.created_at)}
+        | {"policy": common.policy_shown(s, now)}
+        for s in spaces
     ]
+    action_form = model_admin.action_form(auto_id=None)
+    action_form.fields["action"].choices = model_admin.get_action_choices(request)
+    # What Django's change-list templates read from their ``cl`` (the filter and our tables are in ours).
+    cl = dict(opts=DynamoSpace._meta, query=query, result_list=rows, result_count=len(rows), has_filters=True)
+    cl |= dict(search_fields=("id",), search_help_text="Exact space id, or an invite code.")
+    title = "Select space to change" if model_admin.has_change_permission(request) else "Select space to view"
+    shown = {"cl": cl, "media": model_admin.media, "action_form": action_form, "search_note": note, "title": title}
+    shown |= {"selection_note": f"0 of {len(rows)} selected", "has_code": has_code, "short_page": page.short}
+    shown |= _paging_links(has_code, after, request.GET.get("back"), page.next_cursor) | {"dynamo_failed": failed}
+    return common.render_page(request, model_admin, "change_list", **shown)
 
 
-def _action_form(request: HttpRequest, model_admin: SpaceAdmin) -> helpers.ActionForm:
-    """Django's action form, offering the actions ``SpaceAdmin.actions`` declares and the user may run."""
-    form = model_admin.action_form(auto_id=None)
-    form.fields["action"].choices = model_admin.get_action_choices(request)
-    return form
+def _paging_links(has_code: str, after: str | None, back: str | None, next_cursor: str | None) -> dict[str, Any]:
+    """Next and previous pages' query strings, the filter kept; ``back``: the earlier pages' cursors but the first."""
+    trail = back.split(",") if after and back else []  # a forged one is refused when used
+    forward = ",".join([*trail, after][-40:]) if after else None  # "Previous" for 40 pages back; the URL stays short
+    previous = {"after": trail[-1], "back": ",".join(trail[:-1]) or None} if trail else {}
+
+    def link(**params: str | None) -> str:
+        params["has_code"] = has_code or None
+        return "?" + urlencode({name: value for name, value in params.items() if value is not None})
+
+    return {
+        "next_url": link(after=next_cursor, back=forward) if next_cursor else None,
+        "previous_url": link(**previous) if after else None,
+    }
+
+
+def run_action(request: HttpRequest, model_admin: SpaceAdmin) -> HttpResponse:
+    """A POST to the list: run the chosen action on the selected spaces (Django's ``response_action``)."""
+    back_to_list = HttpResponseRedirect(request.get_full_path())
+    chosen = model_admin.get_actions(request).get(request.POST.get("action", ""))
+    selected = [space_id for space_id in request.POST.getlist("_selected_action") if is_valid_space_id(space_id)]
+    if chosen is None:
+        messages.warning(request, "No action selected.")
+    elif not selected:
+        nothing = "Items must be selected in order to perform actions on them. No items have been changed."
+        messages.warning(request, nothing)
+    else:
+        try:
+            return chosen[0](model_admin, request, list(dict.fromkeys(selected))) or back_to_list
+        except common.DYNAMO_FAILURES as exc:
+            common.report_failure(request, exc)
+    return back_to_list
+
+
+def _read(space_ids: list[str]) -> tuple[dict[str, Space], list[SpaceOutcome]]:
+    """The selected spaces, strongly consistent (they are about to be written), and a failure per one gone."""
+    found = spaces_by_id(space_ids, consistent=True)
+    gone = [SpaceOutcome(i, Status.FAILED, error=str(SpaceNotFound(i))) for i in space_ids if i not in found]
+    return {i: found[i] for i in space_ids if i in found}, gone
+
+
+def _named(outcomes: list[SpaceOutcome], spaces: dict[str, Space]) -> list[SpaceOutcome]:  # the engine names none
+    return [replace(o, name=spaces[o.space_id].name or "") if o.space_id in spaces else o for o in outcomes]
+
+
+@admin.action(description="Add invite codes to selected spaces that have none", permissions=["change"])
+def add_missing_invite_codes(model_admin: SpaceAdmin, request: HttpRequest, space_ids: list[str]) -> None:
+    spaces, outcomes = _read(space_ids)
+    outcomes += [SpaceOutcome(s.id, Status.SKIPPED, new_code=s.invite_code) for s in spaces.values() if s.invite_code]
+    actor = str(request.user.pk)  # the engine writes only the spaces without a code
+    outcomes += invite_code_assign_if_missing(spaces=list(spaces.values()), actor_id=actor, source=common.SOURCE)
+    why = "it already has an invite code"
+    common.report_outcomes(request, model_admin, _named(outcomes, spaces), "Added invite codes to", why)
+
+
+@admin.action(description="Regenerate invite codes for selected spaces", permissions=["change"])
+def regenerate_invite_codes(model_admin: SpaceAdmin, request: HttpRequest, space_ids: list[str]) -> HttpResponse | None:
+    """First a confirmation with the current codes; confirmed, each space whose code is still the one shown."""
+    spaces, outcomes = _read(space_ids)
+    if request.POST.get("post") != "yes":
+        if not spaces:
+            messages.error(request, "None of the selected spaces exists any more.")
+            return None
+        shown = {"spaces": list(spaces.values()), "with_code": sum(1 for s in spaces.values() if s.invite_code)}
+        return common.render_page(request, model_admin, "bulk_regenerate_confirmation", **shown)
+    pending, by = list(spaces.values()), {"actor_id": str(request.user.pk), "source": common.SOURCE}
+    for n, space in enumerate(pending):
+        if request.POST.get(f"expected_code.{space.id}", space.invite_code or "") != (space.invite_code or ""):
+            outcomes.append(SpaceOutcome(space.id, Status.SKIPPED, new_code=space.invite_code))
+            continue
+        try:
+            outcomes.append(invite_code_regenerate(space_id=space.id, space=space, **by))
+        except DynamoUnavailable as exc:  # the rest would each wait for a timeout
+            outcomes.append(SpaceOutcome(space.id, Status.FAILED, error=short_reason(exc)))
+            not_tried = "not attempted: DynamoDB cannot be reached"
+            outcomes += [SpaceOutcome(other.id, Status.FAILED, error=not_tried) for other in pending[n + 1 :]]
+            break
+        except (DomainError, PynamoDBException) as exc:
+            outcomes.append(SpaceOutcome(space.id, Status.FAILED, error=short_reason(exc)))
+    changed = "its invite code changed after you confirmed"
+    common.report_outcomes(request, model_admin, _named(outcomes, spaces), "Regenerated the invite codes of", changed)
+    return None

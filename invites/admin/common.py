@@ -1,128 +1,109 @@
-"""What every admin page for spaces shares: URLs, the page context, permissions, messages, the admin log."""
+"""What the space pages share: the page context, how values and outcomes are shown, the admin log."""
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.defaultfilters import pluralize
+from django.utils import timezone
+from django.utils.formats import date_format, time_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from pynamodb.exceptions import PynamoDBException
 
 from invites.models import DynamoSpace
-from invites.services import CodeChange
-from spaces.dynamodb import DynamoUnavailable, short_reason
+from invites.policies import InvitePolicy, now_epoch, uses_of
+from invites.services import SpaceOutcome, Status
+from spaces.dynamodb import short_reason
+from spaces.exceptions import DynamoUnavailable
 from spaces.models import Space
 
 if TYPE_CHECKING:
     from invites.admin import SpaceAdmin
 
-# The ``source`` the engine logs for every change made from the admin.
-SOURCE = "admin"
+SOURCE = "admin"  # the engine's log names the admin as the source of its changes
 DYNAMO_FAILURES = (DynamoUnavailable, PynamoDBException)
+USER_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # str() of a user's UUID key
 
 
-def url(name: str, *args: str) -> str:
-    return reverse(f"admin:invites_dynamospace_{name}", args=args)
+def render_page(
+    request: HttpRequest, model_admin: SpaceAdmin, page: str, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = model_admin.admin_site.each_context(request) | {"opts": DynamoSpace._meta, "has_view_permission": True}
+    context |= {"has_change_permission": model_admin.has_change_permission(request), **extra}
+    return render(request, f"admin/invites/dynamospace/{page}.html", context, status=status)
 
 
-def page_context(request: HttpRequest, model_admin: SpaceAdmin, **extra: Any) -> dict[str, Any]:
-    """The admin site's own context (``each_context``) plus what the admin's templates read about the model."""
-    return {
-        **model_admin.admin_site.each_context(request),
-        "opts": DynamoSpace._meta,
-        "has_view_permission": True,
-        "has_change_permission": model_admin.has_change_permission(request),
-        **extra,
-    }
-
-
-def require_view(request: HttpRequest, model_admin: SpaceAdmin) -> None:
-    if not model_admin.has_view_permission(request):
-        raise PermissionDenied
-
-
-def require_change(request: HttpRequest, model_admin: SpaceAdmin) -> None:
-    if not model_admin.has_change_permission(request):
-        raise PermissionDenied
-
-
-def report_dynamo_failure(request: HttpRequest, exc: Exception) -> None:
-    if isinstance(exc, DynamoUnavailable):
-        text = f"DynamoDB cannot be reached: {exc}"
-    else:
-        text = f"DynamoDB refused the request: {short_reason(exc)}"
-    messages.error(request, text)
-
-
-def safe_next(request: HttpRequest, default: str) -> str:
-    """The ``next`` address of the request when it stays on this site, else ``default``."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return default
-
-
-def space_label(space: Space) -> str:
-    return f"“{space.name}” ({space.id})" if space.name else space.id
-
-
-def names(entries: Iterable[str], *, shown: int = 20) -> str:
-    """A list for a message: the first ``shown`` entries, then how many more."""
-    items = list(entries)
-    more = len(items) - shown
-    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
+def report_failure(request: HttpRequest, exc: Exception) -> None:
+    state = "cannot be reached" if isinstance(exc, DynamoUnavailable) else "refused the request"
+    messages.error(request, f"DynamoDB {state}: {short_reason(exc)}")
 
 
 def usernames(user_ids: Iterable[str | None]) -> dict[str, str]:
-    """Usernames of the Django users behind user ids stored in DynamoDB (legacy ids stay as they are)."""
-    valid: set[uuid.UUID] = set()
-    for user_id in user_ids:
-        try:
-            valid.add(uuid.UUID(str(user_id)))
-        except ValueError:
-            continue
-    if not valid:
-        return {}
-    rows = get_user_model().objects.filter(pk__in=valid).values_list("pk", "username")
-    return {str(pk): username for pk, username in rows}
+    """Usernames of the site's users behind user ids stored in DynamoDB (other ids are not users here)."""
+    valid = {user_id for user_id in user_ids if user_id and USER_ID.fullmatch(user_id)}
+    return {str(pk): name for pk, name in get_user_model().objects.filter(pk__in=valid).values_list("pk", "username")}
 
 
-def log_code_change(
-    request: HttpRequest,
-    model_admin: SpaceAdmin,
-    *,
-    space_id: str,
-    name: str | None,
-    old_code: str | None,
-    new_code: str | None,
+def when(stored: str | None) -> SafeString:
+    """A stored ISO timestamp as the admin shows dates (zoneless: UTC, as the earlier system wrote), else as stored."""
+    try:
+        value = datetime.fromisoformat(stored or "")
+    except ValueError:
+        return format_html("{}", stored or "")
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    local = timezone.localtime(value)
+    # Each half on one line, so that a narrow column breaks between the date and the time only.
+    html = '<time datetime="{}" title="{}"><span class="nowrap">{},</span> <span class="nowrap">{}</span></time>'
+    return format_html(html, value.isoformat(), stored, date_format(local), time_format(local))
+
+
+def policy_shown(space: Space, now: int | None = None) -> dict[str, Any]:
+    """A code's invite policy as the pages show it, and why it does not work now (as ``code_works`` decides)."""
+    policy, uses, now = InvitePolicy.of(space), uses_of(space), now_epoch() if now is None else now
+    expired = policy.expires_at is not None and policy.expires_at <= now
+    used_up = policy.max_uses is not None and uses >= policy.max_uses
+    stopped_by = [
+        why for why, stops in (("paused", policy.paused), ("expired", expired), ("used up", used_up)) if stops
+    ]
+    expires = when(datetime.fromtimestamp(policy.expires_at, UTC).isoformat()) if policy.expires_at is not None else ""
+    return dict(policy=policy, uses=uses, expires=expires, expired=expired, used_up=used_up, stopped_by=stopped_by)
+
+
+def label(outcome: SpaceOutcome) -> str:
+    return f"“{outcome.name}” ({outcome.space_id})" if outcome.name else outcome.space_id
+
+
+def names(entries: Iterable[str], *, shown: int = 20) -> str:
+    items = list(entries)
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def log_change(request: HttpRequest, model_admin: SpaceAdmin, outcome: SpaceOutcome, message: str = "") -> None:
+    message = message or f"Changed invite code from {outcome.old_code or '(none)'} to {outcome.new_code}."
+    model_admin.log_change(request, DynamoSpace.log_subject(space_id=outcome.space_id, name=outcome.name), message)
+
+
+def report_outcomes(
+    request: HttpRequest, model_admin: SpaceAdmin, outcomes: list[SpaceOutcome], verb: str, why: str
 ) -> None:
-    """One admin log entry per change: who and when, which space, old code -> new code."""
-    message = f"Changed invite code from {old_code or '(none)'} to {new_code}."
-    model_admin.log_change(request, DynamoSpace.log_subject(space_id=space_id, name=name), message)
-
-
-def log_pause_change(request: HttpRequest, model_admin: SpaceAdmin, *, space: Space, paused: bool) -> None:
-    """One admin log entry for pausing or unpausing a space's code (its policy; the code stays)."""
-    message = f"{'Paused' if paused else 'Unpaused'} invite code {space.invite_code}."
-    model_admin.log_change(request, DynamoSpace.log_subject(space_id=space.id, name=space.name), message)
-
-
-def log_code_changes(
-    request: HttpRequest, model_admin: SpaceAdmin, changes: Iterable[tuple[Space, CodeChange]]
-) -> None:
-    for space, change in changes:
-        log_code_change(
-            request, model_admin, space_id=space.id, name=space.name, old_code=change.old_code, new_code=change.new_code
-        )
+    """The admin log of each change, then a message each for what changed, was left alone (``why``) and failed."""
+    by_status = {status: [o for o in outcomes if o.status is status] for status in Status}
+    changed, left, failed = by_status[Status.UPDATED], by_status[Status.SKIPPED], by_status[Status.FAILED]
+    for outcome in changed:
+        log_change(request, model_admin, outcome)
+    if changed:
+        messages.success(request, f"{verb} {len(changed)} space{pluralize(changed)}: {names(map(label, changed))}.")
+    if left:
+        details = names(f"{label(o)}: {why}" for o in left)
+        messages.info(request, f"Left {len(left)} space{pluralize(left)} unchanged ({details}).")
+    if failed:
+        details = names(f"{o.name or o.space_id} ({o.space_id}): {o.error}" for o in failed)
+        messages.error(request, f"Failed for {len(failed)} space{pluralize(failed)}: {details}.")
