@@ -10,7 +10,6 @@ from accounts.exceptions import UserDeletionBlocked
 from accounts.forms import GuardedAdminAuthenticationForm
 from accounts.models import User
 
-# The admin's login counts failures like every other front door (accounts.login_guard).
 admin.site.login_form = GuardedAdminAuthenticationForm
 
 

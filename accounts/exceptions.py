@@ -1,5 +1,2 @@
-"""Errors the accounts app raises for other apps' reasons."""
-
-
 class UserDeletionBlocked(Exception):
     """The user's data elsewhere (their memberships in DynamoDB) could not be removed: the user stays."""

@@ -1,7 +1,5 @@
 """Sign-in forms that refuse to check a password while its username or address is locked out."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from django import forms
@@ -11,26 +9,21 @@ from django.contrib.auth.forms import AuthenticationForm
 from accounts.login_guard import LOCKED_MESSAGE, client_address, lockout_seconds_left
 
 
-class _LockoutCheck:
+class _LockoutCheck(forms.Form):
     request: Any
-    data: Any
 
-    def check_lockout(self) -> None:
-        if self.request is None:
-            return
-        username = str(self.data.get("username", ""))
-        left = lockout_seconds_left(username=username, address=client_address(self.request))
-        if left:
-            raise forms.ValidationError(LOCKED_MESSAGE.format(minutes=max(1, round(left / 60))), code="locked_out")
+    def clean(self) -> dict[str, Any]:
+        if self.request is not None:
+            username = str(self.data.get("username", ""))
+            left = lockout_seconds_left(username=username, address=client_address(self.request))
+            if left:
+                raise forms.ValidationError(LOCKED_MESSAGE.format(minutes=max(1, round(left / 60))), code="locked_out")
+        return super().clean()
 
 
 class GuardedAuthenticationForm(_LockoutCheck, AuthenticationForm):
-    def clean(self) -> dict[str, Any]:
-        self.check_lockout()
-        return super().clean()
+    pass
 
 
 class GuardedAdminAuthenticationForm(_LockoutCheck, AdminAuthenticationForm):
-    def clean(self) -> dict[str, Any]:
-        self.check_lockout()
-        return super().clean()
+    pass

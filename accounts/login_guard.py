@@ -1,14 +1,7 @@
-"""Failed sign-ins are limited per username and per client address, on every login front door.
+"""Failed sign-ins, counted per username and per address in the shared cache from ``user_login_failed``.
 
-Every failed ``authenticate()`` (the API's token endpoint, the admin's login,
-the join page's sign-in) sends Django's ``user_login_failed`` signal, which
-counts the failure in the shared cache under the username and under the
-client's address. Past the limit, the front door refuses to check passwords
-for a while: the API with 429 and ``Retry-After``, the forms with a message.
-The refusal never says whether the username exists.
+Past a limit, every login front door refuses to check passwords for a while, never saying if the username exists.
 """
-
-from __future__ import annotations
 
 import hashlib
 import time
@@ -43,12 +36,8 @@ def _limits(username: str, address: str) -> list[tuple[str, str, int]]:
 
 def lockout_seconds_left(*, username: str, address: str) -> int:
     """0 when passwords may be checked; otherwise how long this username or address is locked out."""
-    now = time.time()
-    left = 0.0
-    for kind, value, _limit in _limits(username, address):
-        locked_until = cache.get(_keys(kind, value)[1])
-        if locked_until is not None:
-            left = max(left, float(locked_until) - now)
+    until = [cache.get(_keys(kind, value)[1]) for kind, value, _limit in _limits(username, address)]
+    left = max((float(moment) - time.time() for moment in until if moment is not None), default=0.0)
     return int(left + 0.999) if left > 0 else 0
 
 

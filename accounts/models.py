@@ -1,11 +1,4 @@
-"""The user model: Django's, with a UUID primary key and the time its credentials last changed.
-
-User ids are written into DynamoDB (``MEMBER#<user_id>``, ``USER#<user_id>``),
-so they must never be reused, even if the relational database is recreated:
-a random UUID guarantees that where an auto-increment integer would not.
-"""
-
-from __future__ import annotations
+"""Django's user with a random UUID key (ids go into DynamoDB keys: never reused) and when credentials changed."""
 
 import uuid
 from typing import Any

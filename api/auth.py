@@ -1,19 +1,4 @@
-"""Tokens: simplejwt's views and authentication, with lockouts, rotation and revocation.
-
-* Logging in (``POST /api/auth/token/``) is refused with 429 and
-  ``Retry-After`` while the username or the client's address is locked out
-  after too many failures (``accounts.login_guard``).
-* Refreshing rotates the refresh token and blacklists the used one; a
-  refresh token issued before the user's password changed or the user was
-  deactivated is refused, and so is one of a deleted user.
-* Every authenticated request checks that its access token was not issued
-  before such a change (``api.authentication``).
-
-These are the only API views that read the relational database (to check a
-password, or the refreshed user).
-"""
-
-from __future__ import annotations
+"""Tokens: simplejwt's views, refused while locked out (login) or issued before a credentials change (refresh)."""
 
 from typing import Any
 
@@ -21,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
-from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,24 +42,18 @@ class RefreshForCurrentCredentialsSerializer(TokenRefreshSerializer):
         return super().validate(attrs)
 
 
-@extend_schema_view(
-    post=extend_schema(
+class TokenObtainView(TokenObtainPairView):
+    @extend_schema(
         summary="Log in: an access and a refresh token",
         description="Failed attempts are limited per username and per client address: past the limit, "
         "429 with Retry-After, whatever the password.",
         responses={200: TokenPairSerializer, 400: BAD_INPUT, 401: BAD_CREDENTIALS, 429: THROTTLED},
     )
-)
-class TokenObtainView(TokenObtainPairView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        username = request.data.get("username") if isinstance(request.data, dict) else None
-        left = lockout_seconds_left(
-            username=username if isinstance(username, str) else "", address=client_address(request._request)
-        )
+        name = request.data.get("username") if isinstance(request.data, dict) else None
+        left = lockout_seconds_left(username=name if isinstance(name, str) else "", address=client_address(request))
         if left:
-            return Response(
-                {"detail": LOCKED_OUT}, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(left)}
-            )
+            return Response({"detail": LOCKED_OUT}, status=429, headers={"Retry-After": str(left)})
         return super().post(request, *args, **kwargs)
 
 

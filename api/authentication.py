@@ -1,10 +1,4 @@
-"""How the API knows its caller: a signed access token, checked against revocations.
-
-Kept apart from the token views: DRF imports this module while it loads its
-settings, before any view may be imported.
-"""
-
-from __future__ import annotations
+"""The API's authentication; apart from the token views because DRF imports it while loading its settings."""
 
 import uuid
 
@@ -19,22 +13,12 @@ REVOKED = "This token was issued before the user's credentials changed"
 
 
 def issued_before(token: Token, moment: float | None) -> bool:
-    """True when ``token`` was issued before ``moment`` (a timestamp), to the second.
-
-    A token's ``iat`` has whole seconds: a token issued within the second of
-    the change is still accepted, so that signing in again right after a
-    password change works.
-    """
+    """True when ``token`` was issued before ``moment``, in whole seconds (so signing in right after a change works)."""
     return moment is not None and int(token.get("iat", 0)) < int(moment)
 
 
 class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
-    """simplejwt's stateless authentication, refusing a revoked token and one without a UUID user.
-
-    One read of the shared cache per request (``accounts.revocation``); no
-    relational or DynamoDB call. The ``user_id`` must be a UUID in debug mode
-    too: user ids become DynamoDB keys.
-    """
+    """simplejwt's stateless authentication (one cache read), refusing a revoked token and a non-UUID user id."""
 
     def get_validated_token(self, raw_token: bytes) -> Token:
         token = super().get_validated_token(raw_token)

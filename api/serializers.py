@@ -1,22 +1,13 @@
-"""Request validation and response shapes of the API.
+"""Validate and rename, never call DynamoDB; bodies are camelCase but the invite endpoints' (the guide's)."""
 
-Serializers validate and rename; they never call DynamoDB. Response bodies
-use camelCase (the guide's ``inviteCode``, ``spaceId``), except the invite
-endpoints, whose snake_case bodies are the guide's contract.
-"""
-
-from __future__ import annotations
-
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from invites.policies import MAX_EXPIRES_IN_SECONDS, MAX_USES, InvitePolicy, expires_at_iso, uses_of
 from spaces.models import DEFAULT_SPACE_TYPE, ROLE_OWNER, ROLES, Membership, Space
-
-# --- strict JSON fields ---------------------------------------------------------------
 
 
 class StrictCharField(serializers.CharField):
@@ -39,9 +30,6 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-# --- requests -------------------------------------------------------------------------
-
-
 class SpaceCreateSerializer(serializers.Serializer):
     name = StrictCharField(max_length=100, help_text="1 to 100 characters; surrounding white space is dropped.")
     description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
@@ -51,67 +39,32 @@ class SpaceCreateSerializer(serializers.Serializer):
 
 class SpaceListQuerySerializer(serializers.Serializer):
     cursor = serializers.CharField(
-        required=False,
-        trim_whitespace=False,
-        help_text="`nextCursor` of the previous page; omit for the first page.",
+        required=False, trim_whitespace=False, help_text="`nextCursor` of the previous page; omit for the first page."
     )
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
 
 
 class JoinSerializer(serializers.Serializer):
-    # Any text: what a user typed, checked by the engine (case and surrounding
-    # white space do not matter); a malformed code is "Invalid invite code".
+    # Any text: the engine normalises what a user typed; a malformed code is "Invalid invite code".
     invite_code = StrictCharField(allow_blank=True, trim_whitespace=False, help_text="The code as the user typed it.")
 
 
-# --- responses --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpaceForViewer:
-    """A space as one caller sees it."""
-
-    space: Space
-    role: str | None
-    member_count: int | None = None
-
-    @property
-    def is_owner(self) -> bool:
-        return self.role == ROLE_OWNER
-
-    @property
-    def is_public(self) -> bool:
-        return bool(self.space.is_public)
-
-    @property
-    def description(self) -> str:
-        return self.space.description or ""
-
-    @property
-    def invite_code(self) -> str | None:
-        # Members see the code (the guide's FAQ); nobody else ever does.
-        return self.space.invite_code if self.role is not None else None
-
-    @property
-    def invite_policy(self) -> InvitePolicy | None:
-        """The code's policy, for members of a space that has a code."""
-        return InvitePolicy.of(self.space) if self.role is not None and self.space.invite_code else None
-
-    @property
-    def invite_expires_at(self) -> str | None:
-        return expires_at_iso(self.invite_policy.expires_at) if self.invite_policy else None
-
-    @property
-    def invite_max_uses(self) -> int | None:
-        return self.invite_policy.max_uses if self.invite_policy else None
-
-    @property
-    def invite_uses(self) -> int | None:
-        return uses_of(self.space) if self.invite_policy else None
-
-    @property
-    def invite_paused(self) -> bool | None:
-        return self.invite_policy.paused if self.invite_policy else None
+def space_for_viewer(space: Space, role: str | None, member_count: int | None = None) -> dict[str, Any]:
+    """A space as one caller sees it: members see the code and its policy (the guide's FAQ), nobody else ever does."""
+    policy = InvitePolicy.of(space) if role is not None and space.invite_code else None
+    return {
+        "space": space,
+        "role": role,
+        "member_count": member_count,
+        "is_owner": role == ROLE_OWNER,
+        "is_public": bool(space.is_public),
+        "description": space.description or "",
+        "invite_code": space.invite_code if role is not None else None,
+        "invite_expires_at": expires_at_iso(policy.expires_at) if policy else None,
+        "invite_max_uses": policy.max_uses if policy else None,
+        "invite_uses": uses_of(space) if policy else None,
+        "invite_paused": policy.paused if policy else None,
+    }
 
 
 class SpaceSummarySerializer(serializers.Serializer):
@@ -150,6 +103,7 @@ class SpaceSerializer(SpaceSummarySerializer):
     )
 
 
+@extend_schema_serializer(many=False)  # a page object, which drf-spectacular would wrap in an array for a list
 class SpacePageSerializer(serializers.Serializer):
     results = SpaceSummarySerializer(many=True)
     nextCursor = serializers.CharField(
@@ -173,10 +127,6 @@ class InviteCodeSerializer(serializers.Serializer):
     invite_code = serializers.CharField()
     invite_url = serializers.CharField(help_text="`INVITE_URL_BASE` followed by the code; absolute when it is.")
 
-    @staticmethod
-    def for_code(code: str) -> dict[str, str]:
-        return {"invite_code": code, "invite_url": f"{settings.INVITE_URL_BASE}{code}"}
-
 
 class InviteCodeWithPolicySerializer(InviteCodeSerializer):
     """A code given a policy: the guide's two fields and the policy."""
@@ -184,15 +134,6 @@ class InviteCodeWithPolicySerializer(InviteCodeSerializer):
     # Absent from the answer of a regeneration without a policy, which keeps the guide's two fields.
     expires_at = serializers.CharField(required=False, allow_null=True, help_text="ISO 8601; null: never.")
     max_uses = serializers.IntegerField(required=False, allow_null=True, help_text="null: no limit.")
-
-    @staticmethod
-    def for_code(code: str, policy: InvitePolicy | None = None) -> dict[str, object]:
-        policy = policy or InvitePolicy()
-        return {
-            **InviteCodeSerializer.for_code(code),
-            "expires_at": expires_at_iso(policy.expires_at),
-            "max_uses": policy.max_uses,
-        }
 
 
 class InviteCodeStateSerializer(InviteCodeWithPolicySerializer):
@@ -203,13 +144,17 @@ class InviteCodeStateSerializer(InviteCodeWithPolicySerializer):
     uses = serializers.IntegerField(help_text="Joins with the code while it has a limit.")
     paused = serializers.BooleanField()
 
-    @staticmethod
-    def for_space(space: Space) -> dict[str, object]:
-        return {
-            **InviteCodeWithPolicySerializer.for_code(space.invite_code or "", InvitePolicy.of(space)),
-            "uses": uses_of(space),
-            "paused": InvitePolicy.of(space).paused,
-        }
+
+def invite_code_body(code: str, policy: InvitePolicy, uses: int | None = None) -> dict[str, object]:
+    """A code's fields, for any of the three serializers above (each picks its own)."""
+    return {
+        "invite_code": code,
+        "invite_url": f"{settings.INVITE_URL_BASE}{code}",
+        "expires_at": expires_at_iso(policy.expires_at),
+        "max_uses": policy.max_uses,
+        "uses": uses,
+        "paused": policy.paused,
+    }
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -221,31 +166,23 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-def _expires_in_field() -> StrictIntegerField:
-    return StrictIntegerField(
+class InvitePolicySerializer(serializers.Serializer):
+    """Optional body of ``POST .../invite``: the new code's policy. No body: the guide's code."""
+
+    expires_in = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=60,
         max_value=MAX_EXPIRES_IN_SECONDS,
         help_text=f"Seconds from now until the code stops working (60 to {MAX_EXPIRES_IN_SECONDS}); null: never.",
     )
-
-
-def _max_uses_field() -> StrictIntegerField:
-    return StrictIntegerField(
+    max_uses = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=1,
         max_value=MAX_USES,
         help_text=f"Joins the code allows (1 to {MAX_USES}); null: no limit.",
     )
-
-
-class InvitePolicySerializer(serializers.Serializer):
-    """Optional body of ``POST .../invite``: the new code's policy. No body: the guide's code."""
-
-    expires_in = _expires_in_field()
-    max_uses = _max_uses_field()
 
 
 class InvitePolicyChangeSerializer(InvitePolicySerializer):

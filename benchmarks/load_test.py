@@ -129,7 +129,8 @@ def seed(users: int, *, join_pool: int, seed_value: int) -> list[User]:
     """
     import uuid
 
-    from invites.services import space_create, space_join_with_code
+    from invites.joining import space_join_with_code
+    from invites.services import space_create
 
     rng = random.Random(seed_value)
     people = [User(user_id=str(uuid.uuid4()), token="") for _ in range(users)]

@@ -1,11 +1,8 @@
 """OpenAPI pieces shared by the API's views: error bodies and the schema hooks."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -36,8 +33,12 @@ THROTTLED = error("Too many requests from this user; retry after `Retry-After` s
 UNAVAILABLE = error("DynamoDB cannot be reached or is overloaded; retry after `Retry-After` seconds.")
 
 
+def responses(described: dict[int, Any]) -> dict[int, Any]:
+    """``described`` and the 400 and 401 every endpoint may answer, in status order as the schema lists them."""
+    return dict(sorted({400: BAD_INPUT, 401: UNAUTHENTICATED, **described}.items()))
+
+
 def retry_after(*statuses: int) -> OpenApiParameter:
-    """The ``Retry-After`` response header of the given statuses."""
     return OpenApiParameter(
         "Retry-After",
         OpenApiTypes.INT,
@@ -48,10 +49,7 @@ def retry_after(*statuses: int) -> OpenApiParameter:
 
 
 def strip_trailing_slashes(endpoints: list[tuple[Any, ...]], **_: Any) -> list[tuple[Any, ...]]:
-    """``PREPROCESSING_HOOKS``: document ``/api/spaces/{id}``, not ``/api/spaces/{id}/``.
-
-    The routes accept both forms; the guide's examples have no slash.
-    """
+    """``PREPROCESSING_HOOKS``: document ``/api/spaces/{id}`` (the guide's form), not ``/api/spaces/{id}/``."""
     return [(path.rstrip("/") if path != "/" else path, *rest) for path, *rest in endpoints]
 
 
@@ -65,17 +63,5 @@ class AccessTokenSerializer(serializers.Serializer):
     refresh = serializers.CharField(required=False, help_text="Only when refresh tokens rotate.")
 
 
-class PagedListAutoSchema(AutoSchema):
-    """For viewsets whose ``list`` answers a page object (``results``, ``nextCursor``), not a bare array.
-
-    drf-spectacular would otherwise wrap the declared page serializer in an array.
-    """
-
-    def _is_list_view(self, serializer: Any = None) -> bool:
-        return False
-
-
-class RevocableJWTScheme(SimpleJWTScheme):
-    """The API's authentication is simplejwt's bearer token: documented as such."""
-
+class RevocableJWTScheme(SimpleJWTScheme):  # documented as simplejwt's bearer token
     target_class = "api.authentication.RevocableJWTAuthentication"

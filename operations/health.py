@@ -1,15 +1,8 @@
-"""Liveness (``/healthz``) and readiness (``/readyz``) probes for load balancers.
+"""Liveness (``/healthz``) and readiness (``/readyz``), answered before host validation and the HTTPS redirect:
+load balancers probe over plain HTTP, by address, without credentials. The answers name no host or table."""
 
-Load balancers probe over plain HTTP, by IP address, without credentials. So
-:class:`ProbeMiddleware` answers both paths before Django's host validation and
-HTTPS redirect (``SECURE_REDIRECT_EXEMPT`` lists them too, should the
-middleware ever move), and the answers name no host, table or version.
-"""
-
-from __future__ import annotations
-
+import functools
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,108 +15,76 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from spaces.dynamodb import THROTTLING_ERROR_CODES, TableBinding, current_binding, error_code
+from spaces.dynamodb import THROTTLING_ERROR_CODES, botocore_client, error_code, table_connection
 from spaces.models import TableFlag
 
 logger = logging.getLogger("operations.health")
 
-# A key that never holds an item: reading it proves the table answers and the
-# credentials may read it, at half a read unit.
+# A key that never holds an item: reading it proves the table answers and may be read, at half a read unit.
 READINESS_PROBE_FLAG = "readiness-probe"
-READINESS_CACHE_KEY = "readiness-probe"
-
-_client_lock = threading.Lock()
-_probe_clients: dict[TableBinding, Any] = {}
 
 
-def _probe_client(binding: TableBinding) -> Any:
+@functools.cache
+def _probe_client(region: str, endpoint_url: str) -> Any:
     """A client of its own: one attempt and a short timeout, unlike the app's retrying client."""
-    with _client_lock:
-        client = _probe_clients.get(binding)
-        if client is None:
-            timeout = settings.READINESS_TIMEOUT
-            client = botocore.session.get_session().create_client(
-                "dynamodb",
-                region_name=binding.region,
-                endpoint_url=binding.host,
-                config=Config(
-                    connect_timeout=timeout,
-                    read_timeout=timeout,
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                ),
-            )
-            _probe_clients[binding] = client
-        return client
+    timeout = settings.READINESS_TIMEOUT
+    once = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+    return botocore.session.get_session().create_client(
+        "dynamodb", region_name=region, endpoint_url=endpoint_url, config=once
+    )
 
 
-def table_unready_reason() -> str | None:
-    """None when the table answers a read now; otherwise a short reason safe to show anyone."""
-    binding = current_binding()
-    pk, sk = TableFlag.key(READINESS_PROBE_FLAG)
-    try:
-        _probe_client(binding).get_item(TableName=binding.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}})
-    except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError) as exc:
-        return _unready("dynamodb_timeout", exc)
-    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError) as exc:
-        return _unready("dynamodb_unreachable", exc)
-    except botocore.exceptions.ClientError as exc:
-        code = error_code(exc)
-        if code == "ResourceNotFoundException":
-            return _unready("dynamodb_table_missing", exc)
-        if code in THROTTLING_ERROR_CODES:
-            return _unready("dynamodb_throttled", exc)
-        return _unready("dynamodb_error", exc)
-    except botocore.exceptions.BotoCoreError as exc:
-        # Missing credentials and the like: the app could not serve either.
-        return _unready("dynamodb_error", exc)
-    return None
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError):
+        return "dynamodb_timeout"
+    if isinstance(exc, botocore.exceptions.ConnectionError):
+        return "dynamodb_unreachable"
+    code = error_code(exc)  # None for missing credentials and the like: the app could not serve either
+    if code == "ResourceNotFoundException":
+        return "dynamodb_table_missing"
+    return "dynamodb_throttled" if code in THROTTLING_ERROR_CODES else "dynamodb_error"
 
 
 def _unready(reason: str, exc: BaseException) -> str:
-    # The detail (host, table, AWS message) goes to the log only.
-    logger.warning("Readiness check failed (%s): %s", reason, exc)
+    logger.warning("Readiness check failed (%s): %s", reason, exc)  # the detail goes to the log only
     return reason
+
+
+def unready_reason() -> str | None:
+    """None when the table answers a read now and the shared cache (throttles, lockouts) answers; else a reason."""
+    app_client = botocore_client()
+    client = _probe_client(app_client.meta.region_name, app_client.meta.endpoint_url)
+    pk, sk = TableFlag.key(READINESS_PROBE_FLAG)
+    try:
+        client.get_item(TableName=table_connection().table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}})
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        return _unready(_reason(exc), exc)
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():  # only Redis is a service apart
+        try:
+            cache.get(READINESS_PROBE_FLAG)
+        except Exception as exc:  # redis-py's ConnectionError, TimeoutError and the like
+            return _unready("cache_unreachable", exc)
+    return None
 
 
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness: the process answers. No DynamoDB call, so a DynamoDB outage never restarts workers."""
+    """Liveness: no DynamoDB call, so a DynamoDB outage never restarts workers."""
     return JsonResponse({"status": "ok"})
-
-
-def cache_unready_reason() -> str | None:
-    """None when the shared cache (Redis, if ``CACHE_URL`` names it) answers; else a short reason.
-
-    Throttles and login lockouts live there: an instance that cannot reach it
-    would let every limit pass, or fail requests.
-    """
-    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
-        return None
-    try:
-        cache.get(READINESS_CACHE_KEY)
-    except Exception as exc:  # redis-py's ConnectionError, TimeoutError and the like
-        return _unready("cache_unreachable", exc)
-    return None
 
 
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the table answers a read within ``READINESS_TIMEOUT`` seconds, and the shared cache
-    answers (when it is Redis); else 503 with a reason."""
-    reason = table_unready_reason() or cache_unready_reason()
+    """Readiness: the table answers within ``READINESS_TIMEOUT`` seconds, and the shared cache answers."""
+    reason = unready_reason()
     if reason is not None:
         return JsonResponse({"status": "unavailable", "reason": reason}, status=503)
     return JsonResponse({"status": "ok"})
 
 
-PROBES: dict[str, tuple[str, Callable[[HttpRequest], HttpResponse]]] = {
-    "/healthz": ("healthz", healthz),
-    "/healthz/": ("healthz", healthz),
-    "/readyz": ("readyz", readyz),
-    "/readyz/": ("readyz", readyz),
-}
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
 
 
 class ProbeMiddleware:
@@ -133,9 +94,8 @@ class ProbeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        probe = PROBES.get(request.path_info)
-        if probe is None:
+        view = PROBES.get(request.path_info.removesuffix("/"))
+        if view is None:
             return self.get_response(request)
-        route, view = probe
-        request.probe_route = route  # type: ignore[attr-defined]  # read by the request metrics
+        request.probe_route = view.__name__  # type: ignore[attr-defined]  # read by the request metrics
         return view(request)

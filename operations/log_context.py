@@ -1,10 +1,4 @@
-"""The request id of the current request, and the log formats that carry it.
-
-Kept free of Django imports: ``LOGGING`` in settings refers to these classes,
-and logging is configured while settings are still loading.
-"""
-
-from __future__ import annotations
+"""The current request's id and the log formats that carry it; no Django import (logging is set up in settings)."""
 
 import json
 import logging
@@ -13,45 +7,34 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-# A contextvar, not a thread-local: each gunicorn thread (and any future async
-# view) sees only its own request's id.
+# A contextvar, not a thread-local: each gunicorn thread (and any async view) sees only its own request's id.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# Ids a client or load balancer may pass in: short, and nothing that could
-# break a log line or a header (no spaces, quotes or control characters).
+# An id a client or load balancer passes in: short, and nothing that could break a log line or a header.
 _ACCEPTABLE_INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 def request_id_from_header(value: str | None) -> str:
     """Keep a sane incoming ``X-Request-ID`` (to follow a request across services); else make one."""
     if value and _ACCEPTABLE_INCOMING_ID.match(value):
         return value
-    return new_request_id()
+    return uuid.uuid4().hex
 
 
 class RequestIdFilter(logging.Filter):
     """Stamp every record with the current request id (None outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # Django logs some lines about a request after the middleware has
-        # returned; those carry the request itself.
+        # Django logs some lines after the middleware has returned; those carry the request itself.
         request_id = request_id_var.get() or getattr(getattr(record, "request", None), "request_id", None)
         record.request_id = request_id
-        # The guide's plain format stays unchanged outside requests (commands, backfill).
+        # Outside a request (commands), the guide's plain format is unchanged.
         record.request_tag = f"[{request_id}] " if request_id else ""
         return True
 
 
 class RouteNotPathFilter(logging.Filter):
-    """Django's own request lines (``django.request``) name the route pattern, not the path.
-
-    Paths carry invite codes and ids; the access log and every other line of
-    ours name the pattern only, and these lines now do too.
-    """
+    """Django's own request lines (``django.request``) name the route pattern, not the path (codes, ids)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)

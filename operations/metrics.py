@@ -1,29 +1,25 @@
-"""Prometheus counters an operator can scrape at ``/metrics``.
+"""Prometheus counters at ``/metrics``, for a scraper holding ``METRICS_TOKEN``.
 
-Under gunicorn every worker is its own process, so the counters use
-prometheus-client's multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set
-(``lifestyle_spaces/gunicorn.conf.py`` sets and cleans it): a scrape of any
-worker then sums all of them. Without it (dev server, tests) the process's own
-registry is used.
-
-Labels stay bounded: the route is the URL pattern, never the raw path, so a
-space id or a guessed invite code never becomes a time series.
+Under gunicorn, prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by gunicorn.conf.py)
+sums every worker. Labels stay bounded: the route is the URL pattern, never a path with an id or a code.
 """
 
-from __future__ import annotations
-
+import hmac
 import os
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from spaces.dynamodb import THROTTLING_ERROR_CODES, on_every_call
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    # Management commands run with the server's environment too; a missing
-    # directory must not stop them (gunicorn's on_starting creates and wipes it).
+    # Commands run with the server's environment too: a missing directory must not stop them.
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 http_requests = Counter(
@@ -38,9 +34,7 @@ http_request_duration = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 dynamodb_calls = Counter(
-    "lifestyle_dynamodb_calls",
-    "DynamoDB API calls made (before retries), by operation.",
-    ["operation"],
+    "lifestyle_dynamodb_calls", "DynamoDB API calls made (before retries), by operation.", ["operation"]
 )
 dynamodb_throttles = Counter(
     "lifestyle_dynamodb_throttles",
@@ -80,15 +74,11 @@ def _count_call(model: Any, **_: Any) -> None:
 def _count_attempt_outcome(
     response: tuple[Any, dict[str, Any]] | None, operation: Any, caught_exception: Exception | None, **_: Any
 ) -> None:
-    # Called by botocore after every attempt, before it decides whether to retry;
-    # returning None leaves that decision to the retry handler.
+    # botocore calls this after every attempt; returning None leaves the retry decision to its retry handler.
     if caught_exception is not None:
         dynamodb_failed_attempts.labels(operation=operation.name).inc()
-        return
-    if response is not None:
-        code = response[1].get("Error", {}).get("Code")
-        if code in THROTTLING_ERROR_CODES:
-            dynamodb_throttles.labels(operation=operation.name).inc()
+    elif response is not None and response[1].get("Error", {}).get("Code") in THROTTLING_ERROR_CODES:
+        dynamodb_throttles.labels(operation=operation.name).inc()
 
 
 def install_dynamodb_hooks() -> None:
@@ -97,10 +87,19 @@ def install_dynamodb_hooks() -> None:
     on_every_call("needs-retry.dynamodb", _count_attempt_outcome)
 
 
-def exposition() -> bytes:
-    """The text exposition of every counter (all workers' when in multiprocess mode)."""
+@never_cache
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """The text exposition of every counter (all workers' in multiprocess mode)."""
+    token = settings.METRICS_TOKEN
+    if not token and not settings.DEBUG:
+        raise Http404  # unconfigured in production: the page does not exist
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    registry = PROCESS_REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(PROCESS_REGISTRY)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

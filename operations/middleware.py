@@ -1,7 +1,5 @@
 """Request id, access log line and request metrics for every request."""
 
-from __future__ import annotations
-
 import logging
 import time
 from collections.abc import Callable
@@ -32,12 +30,7 @@ def route_label(request: HttpRequest) -> str:
 
 
 class RequestContextMiddleware:
-    """Outermost middleware: gives the request an id that every log line and the response carry.
-
-    The access line names method, URL pattern, status and duration only:
-    never the raw path or query (invite codes), headers (tokens) or bodies
-    (passwords).
-    """
+    """Outermost: a request id for every log line and the response; an access line without path, headers or body."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -49,24 +42,13 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
-            elapsed = time.perf_counter() - started
-            route = route_label(request)
-            metrics.http_requests.labels(method=request.method, route=route, status=str(response.status_code)).inc()
+            elapsed, route, status = time.perf_counter() - started, route_label(request), response.status_code
+            metrics.http_requests.labels(method=request.method, route=route, status=str(status)).inc()
             metrics.http_request_duration.labels(route=route).observe(elapsed)
-            access_logger.log(
-                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-                "%s %s %s %.1f ms",
-                request.method,
-                route,
-                response.status_code,
-                elapsed * 1000,
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 1),
-                },
-            )
+            ms = elapsed * 1000
+            fields = {"method": request.method, "route": route, "status": status, "duration_ms": round(ms, 1)}
+            level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+            access_logger.log(level, "%s %s %s %.1f ms", request.method, route, status, ms, extra=fields)
             response["X-Request-ID"] = request_id
             return response
         finally:

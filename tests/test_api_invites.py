@@ -118,7 +118,7 @@ def test_old_codes_stop_working_after_each_regeneration(api_client, space_people
 
 def test_a_concurrent_regeneration_that_won_is_reported_with_its_code(api_client, space_people, monkeypatch) -> None:
     """When another request switches the code between our read and our transaction, we return its code."""
-    original_draw = engine._draw_code
+    original_draw = engine.draw_code
     rival: dict[str, str] = {}
 
     def rival_switches_first(check_legacy: bool) -> str:
@@ -128,7 +128,7 @@ def test_a_concurrent_regeneration_that_won_is_reported_with_its_code(api_client
             rival["code"] = change.new_code or ""
         return original_draw(check_legacy)
 
-    monkeypatch.setattr(engine, "_draw_code", rival_switches_first)
+    monkeypatch.setattr(engine, "draw_code", rival_switches_first)
 
     response = as_user(api_client, space_people.owner).post(f"/api/spaces/{space_people.space.id}/invite")
 

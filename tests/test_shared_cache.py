@@ -77,11 +77,11 @@ def shared_table(moto_server) -> Iterator[str]:
     """A table of the module's own: the instances are started once for all its tests."""
     import boto3
 
-    from spaces.table import table_definition
+    from spaces.dynamodb import table_schema
 
     name = f"shared-{uuid.uuid4().hex[:10]}"
     client = boto3.client("dynamodb", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-    client.create_table(**table_definition(name))
+    client.create_table(**table_schema(name))
     yield name
     client.delete_table(TableName=name)
 

@@ -1,12 +1,19 @@
-"""Sign-in and sign-out for the join page, included at ``accounts/`` (``LOGIN_URL``)."""
+"""Sign-in and sign-out for the join page (``LOGIN_URL``): Django's views, our templates, the guarded form.
 
+After signing in, the visitor goes back to a safe ``next`` (this host only), else to the code form.
+"""
+
+from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import path
 
-from web.signin import SignInView, SignOutView
+from accounts.forms import GuardedAuthenticationForm
 
 app_name = "account"
 
+sign_in = LoginView.as_view(
+    template_name="web/sign_in.html", authentication_form=GuardedAuthenticationForm, next_page="web:enter"
+)
 urlpatterns = [
-    path("login/", SignInView.as_view(), name="login"),
-    path("logout/", SignOutView.as_view(), name="logout"),
+    path("login/", sign_in, name="login"),
+    path("logout/", LogoutView.as_view(template_name="web/signed_out.html"), name="logout"),
 ]

@@ -1,17 +1,10 @@
-"""The join page: what an invite code opens (``GET /join/<code>``), and joining it (``POST``).
+"""The join page: what an invite code opens (``GET /join/<code>``), and joining it (``POST``, with CSRF).
 
-Anyone holding a link sees the preview (the space's name, description and
-member count); signed-out visitors get a "Sign in to join" link that brings
-them back here. Nothing is joined by a GET: joining is a POST (with CSRF)
-through the engine's :func:`~invites.services.space_join_with_code`, as the
-API's join. Every code that opens nothing gets the one not-found page (404);
-DynamoDB being unavailable is a 503 page, never a 500. Every request is
-counted against the visitor's address (:mod:`web.throttling`).
-"""
-
-from __future__ import annotations
+Every code that opens nothing gets one not-found page, the same bytes whoever asks; DynamoDB being unavailable is
+a 503 page. Every request counts against the visitor's address (``THROTTLE_JOIN_PAGE``)."""
 
 import logging
+import math
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,34 +13,49 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
+from rest_framework.throttling import SimpleRateThrottle
 
+from accounts.login_guard import client_address
 from invites import codes
-from invites.services import invite_code_resolve, space_join_with_code
+from invites.joining import invite_code_resolve, space_join_with_code
 from spaces.access import space_role_of
-from spaces.dynamodb import DynamoUnavailable, short_reason
-from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable
+from spaces.dynamodb import short_reason
+from spaces.exceptions import AlreadyMember, DynamoUnavailable, InvalidInviteCode, InviteCodeUnavailable
 from spaces.models import Space
 from spaces.selectors import space_member_count
-from web import pages
-from web.throttling import join_page_wait
 
 logger = logging.getLogger("web")
 
 JOINED = "joined"
 ALREADY_MEMBER = "member"
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+class JoinPageThrottle(SimpleRateThrottle):
+    scope = "join_page"
+
+    def get_rate(self) -> str:
+        return settings.THROTTLE_JOIN_PAGE  # read per request (DRF reads its rates once), so the setting is live
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
+
+
+def _page(template: str, status: int, context: dict[str, Any] | None = None, retry_after: int = 0) -> HttpResponse:
+    # No request context: nothing about the visitor (user, CSRF token) can make two of these differ.
+    response = HttpResponse(render_to_string(template, context), status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _user_id(request: HttpRequest) -> str | None:
     return str(request.user.pk) if request.user.is_authenticated else None
-
-
-def join_path(code: str) -> str:
-    """The canonical path of the join page for a code as typed (surrounding spaces dropped)."""
-    return reverse("web:join", kwargs={"code": code.strip()})
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -55,16 +63,18 @@ class JoinPageView(View):
     http_method_names = ["get", "head", "post"]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        wait = join_page_wait(request)
-        if wait is not None:
-            return pages.throttled(request, wait)
+        throttle = JoinPageThrottle()
+        if not throttle.allow_request(request, None):
+            wait = max(1, math.ceil(throttle.wait() or 1))
+            context = {"wait_seconds": wait, "wait_minutes": max(1, round(wait / 60))}
+            return _page("web/throttled.html", 429, context, retry_after=wait)
         try:
             return super().dispatch(request, *args, **kwargs)
         except InvalidInviteCode:
-            return pages.invite_not_found(request)
+            return _page("web/not_found.html", 404)
         except (DynamoUnavailable, InviteCodeUnavailable) as exc:
             logger.warning("Join page unavailable: %s", short_reason(exc))
-            return pages.unavailable(request)
+            return _page("web/unavailable.html", 503, retry_after=UNAVAILABLE_RETRY_AFTER)
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
         user_id = _user_id(request)
@@ -85,7 +95,7 @@ class JoinPageView(View):
 
 
 def _invitation(request: HttpRequest, code: str, space: Space, *, outcome: str | None) -> HttpResponse:
-    path = join_path(code)
+    path = reverse("web:join", kwargs={"code": code.strip()})  # the canonical path: surrounding spaces dropped
     context = {
         "space_name": space.name or "this space",
         "description": space.description or "",
@@ -105,5 +115,5 @@ def enter_code(request: HttpRequest) -> HttpResponse:
     try:
         code = codes.normalize_typed_code(typed)
     except codes.MalformedCode:
-        return pages.invite_not_found(request)
+        return _page("web/not_found.html", 404)
     return redirect("web:join", code=code)
