@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # The one image of Lifestyle Spaces: the API by default (scripts/serve.sh: checks, collectstatic,
 # gunicorn), and the operator commands, which the backfill Job runs in the same image
-# (deploy/kubernetes/backfill-job.yaml). Runtime requirements only: requirements.txt, no
-# development tools (moto, pytest, Playwright, schemathesis are in requirements-dev.txt).
+# (deploy/kubernetes/backfill-job.yaml). Runtime requirements only: requirements.txt, the runtime
+# lock (every package pinned, every file's hash checked), no development tools (requirements-dev.txt).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,7 +18,7 @@ WORKDIR /app
 
 # The requirements first, so a change of code alone does not reinstall them.
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt
 
 COPY . .
 

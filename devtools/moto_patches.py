@@ -1,4 +1,4 @@
-"""Patches to moto 5.1.20's DynamoDB, written so they could be proposed upstream.
+"""Patches to moto 5.2.6's DynamoDB, written so they could be proposed upstream.
 
 The embedded DynamoDB (``devtools.embedded_dynamodb``) is moto's server mode;
 :func:`apply` installs these three changes in its process before the WSGI app
@@ -24,11 +24,8 @@ each scenario against unpatched moto.
    an empty partition in the ``defaultdict`` when it looks up a missing one),
    and the length of the table's stream records. The copy must be taken
    before the action, since ``update_item`` mutates the ``Item`` in place. On
-   failure the records are restored in reverse order, so an item touched twice
-   ends as it was before the first action, and a partition the transaction
-   created is removed again. (An item can be touched twice: moto's check for
-   two actions on one item compares ``str(key)``, so an Update whose ``Key``
-   lists the attributes in another order passes it; that is kept as it is.)
+   failure the records are restored in reverse order, and a partition the
+   transaction created is removed again.
 
    Two differences from moto, both where moto fails to roll back at all:
    moto raises ``TransactWriteSingleOpException`` outside its ``try``, so the
@@ -76,9 +73,10 @@ each scenario against unpatched moto.
    ``.get``, so a Query for a missing partition creates none. Index queries
    are unchanged.
 
-Measured in-process (moto 5.1.20, CPython 3.11, 2 CPUs) on one table of
-20,000 items, 200 partitions of 100 (each item: two key strings, a number, a
-small map); the minimum of 5 runs unpatched, of 20 patched. "backend" calls
+Measured in-process with moto 5.1.20 (5.2.6 still copies whole tables in
+TransactWriteItems and lists the whole table for a Query), CPython 3.11, 2 CPUs,
+on one table of 20,000 items, 200 partitions of 100 (each item: two key
+strings, a number, a small map); the minimum of 5 runs unpatched, of 20 patched. "backend" calls
 ``DynamoDBBackend`` directly; "boto3" goes through a boto3 client under
 ``mock_aws`` (serialisation and moto's responses layer included):
 
@@ -109,6 +107,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from moto.core.responses import ActionResult
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ERROR_TYPE_PREFIX,
@@ -219,7 +218,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     target_items: set[tuple[str, str]] = set()
 
     def check_unicity(table_name: str, key: dict[str, Any]) -> None:
-        item = (str(table_name), str(key))
+        item = (str(table_name), str(dict(sorted(key.items()))))
         if item in target_items:
             raise MultipleTransactionsException()
         target_items.add(item)
@@ -330,7 +329,7 @@ class IdempotentParameterMismatchException(DynamodbException):
 class _CompletedTransaction:
     fingerprint: str
     completed_at: float
-    response: str
+    response: ActionResult
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
@@ -354,7 +353,7 @@ def _forget_expired(tokens: OrderedDict[str, _CompletedTransaction], now: float)
         tokens.popitem(last=False)
 
 
-def handle_transact_write_items(self: DynamoHandler) -> str:
+def handle_transact_write_items(self: DynamoHandler) -> ActionResult:
     """``DynamoHandler.transact_write_items``, idempotent for a repeated ClientRequestToken."""
     token = self.body.get("ClientRequestToken")
     if not token:
@@ -397,7 +396,7 @@ class _OnePartition:
 
 def query(
     self: Table,
-    hash_key: DynamoType,
+    hash_key: DynamoType | None,
     range_comparison: str | None,
     range_objs: list[DynamoType],
     limit: int,
@@ -410,7 +409,7 @@ def query(
     **filter_kwargs: Any,
 ) -> tuple[list[Item], int, dict[str, Any] | None]:
     """moto's ``Table.query``; a base-table query considers only the items of its partition."""
-    table: Any = self if index_name else _OnePartition(self, hash_key)
+    table: Any = self if index_name or hash_key is None else _OnePartition(self, hash_key)
     return _moto_query(
         table,
         hash_key,
