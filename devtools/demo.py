@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spaces import keys
-from spaces.dynamodb import botocore_client, current_binding
+from spaces.dynamodb import botocore_client, table_name
 
 LEGACY_TIMESTAMP = "2024-01-15T10:30:00"
 
@@ -25,7 +25,7 @@ def _put(item: dict[str, Any]) -> None:
             serialized[name] = {"BOOL": value}
         else:
             serialized[name] = {"S": str(value)}
-    botocore_client().put_item(TableName=current_binding().table_name, Item=serialized)
+    botocore_client().put_item(TableName=table_name(), Item=serialized)
 
 
 def put_legacy_space(
@@ -86,10 +86,10 @@ def put_legacy_membership(*, space_id: str, user_id: str, role: str) -> None:
 
 
 DEMO_USERS = (
-    # username, password, is_superuser
-    ("admin", "admin", True),
-    ("alice", "alice-demo-pass", False),
-    ("bob", "bob-demo-pass", False),
+    # username, password, is_superuser, id: fixed, so a fresh relational database matches a table that kept the demo
+    ("admin", "admin", True, uuid.UUID("00000000-0000-4000-8000-00000000000a")),
+    ("alice", "alice-demo-pass", False, uuid.UUID("00000000-0000-4000-8000-0000000a11ce")),
+    ("bob", "bob-demo-pass", False, uuid.UUID("00000000-0000-4000-8000-000000000b0b")),
 )
 
 
@@ -116,19 +116,18 @@ class DemoSeed:
 def seed_demo() -> DemoSeed:
     """Users, current spaces with codes and members, legacy spaces without or with old codes. Idempotent.
 
-    The users are created if missing; the spaces only on a table the demo has
-    not seeded yet (a table flag records it), so a second run adds nothing.
+    The users are created if missing, with their fixed ids; the spaces only on a table the demo
+    has not seeded yet (a table flag records it), so a second run adds nothing.
     """
     from django.contrib.auth import get_user_model
 
     from spaces.table import table_flag_is_set
 
-    user_model = get_user_model()
     users = {}
-    for username, password, is_superuser in DEMO_USERS:
-        user = user_model.objects.filter(username=username).first()
-        if user is None:
-            user = user_model(username=username, is_staff=is_superuser, is_superuser=is_superuser)
+    for username, password, is_superuser, user_id in DEMO_USERS:
+        flags = {"is_staff": is_superuser, "is_superuser": is_superuser}
+        user, created = get_user_model().objects.get_or_create(username=username, defaults={"id": user_id, **flags})
+        if created:
             user.set_password(password)
             user.save()
         users[username] = str(user.id)
@@ -148,7 +147,8 @@ WALKTHROUGH_SPACE = "Book Circle"
 
 
 def _seed_spaces(users: dict[str, str]) -> DemoSeed:
-    from invites.services import LEGACY_CODES_RECORDED, space_create, space_join_with_code
+    from invites.joining import space_join_with_code
+    from invites.services import LEGACY_CODES_RECORDED, space_create
     from spaces.models import TableFlag
     from spaces.services import space_membership_add
     from spaces.table import table_flag_set

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from web.home import home
+
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     # INVITE_URL_BASE's default, /join/, + the code: the join page (web/).

@@ -36,6 +36,11 @@ mkdir -p .run
 export DATABASE_URL="sqlite:///$(pwd)/.run/demo.sqlite3"
 rm -f .run/demo.sqlite3
 rm -rf .run/cache  # throttle counters and lockouts of the previous run
+# The demo relaxes the per-user and per-address limits (settings.py's defaults stay production's); each can be set.
+for limit in THROTTLE_JOIN_PAGE THROTTLE_INVITE_JOIN THROTTLE_INVITE_PREVIEW THROTTLE_SPACE_CREATE \
+  THROTTLE_INVITE_REGENERATE; do export "$limit=${!limit:-1000/min}"; done
+export LOGIN_FAILURES_PER_USERNAME="${LOGIN_FAILURES_PER_USERNAME:-100}"
+export LOGIN_FAILURES_PER_ADDRESS="${LOGIN_FAILURES_PER_ADDRESS:-100}"
 
 "$PY" manage.py run_embedded_dynamodb --port "$DYNAMODB_PORT" > .run/embedded-dynamodb.log 2>&1 &
 MOTO_PID=$!
@@ -66,14 +71,16 @@ cat <<MSG
 
 Lifestyle Spaces is running on ${BASE}  (embedded DynamoDB on ${DYNAMODB_HOST}; fresh demo data every run)
 Demo users: admin / admin, alice / alice-demo-pass, bob / bob-demo-pass
+Demo limits, relaxed: ${THROTTLE_INVITE_JOIN} per user, ${THROTTLE_JOIN_PAGE} per address, a lockout after ${LOGIN_FAILURES_PER_USERNAME} failed sign-ins
+  (production: 10/min, 5 failed sign-ins per username or 20 per address; THROTTLE_* and LOGIN_FAILURES_* set them)
 
 A walk-through (copy and paste into another terminal):
   ALICE=\$(curl -s -X POST ${BASE}/api/auth/token/ -H 'Content-Type: application/json' -d '{"username":"alice","password":"alice-demo-pass"}' | ${TOKEN_OF})
-  curl -s ${BASE}/api/spaces -H "Authorization: Bearer \$ALICE"
+  curl -s ${BASE}/api/spaces -H "Authorization: Bearer \$ALICE"; echo
   CODE=\$(curl -s -X POST ${BASE}/api/spaces/${SPACE_ID}/invite -H "Authorization: Bearer \$ALICE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["invite_code"])'); echo \$CODE
   BOB=\$(curl -s -X POST ${BASE}/api/auth/token/ -H 'Content-Type: application/json' -d '{"username":"bob","password":"bob-demo-pass"}' | ${TOKEN_OF})
-  curl -s -X POST ${BASE}/api/spaces/join -H "Authorization: Bearer \$BOB" -H 'Content-Type: application/json' -d "{\"invite_code\":\"\$CODE\"}"
-  The join link:     ${BASE}/join/\$CODE   (sign in as bob, or as someone new to the space)
+  curl -s -X POST ${BASE}/api/spaces/join -H "Authorization: Bearer \$BOB" -H 'Content-Type: application/json' -d "{\"invite_code\":\"\$CODE\"}"; echo
+  The join link:     ${BASE}/join/\$CODE   (sign in as admin / admin: Bob has just joined, the admin has not)
   The admin:         ${BASE}/admin/   (admin / admin)
   API docs:          ${BASE}/api/docs/
   Backfill preview:  DYNAMODB_HOST=${DYNAMODB_HOST} DJANGO_DEBUG=1 DATABASE_URL=${DATABASE_URL} .venv/bin/python manage.py backfill_invite_codes --dry-run

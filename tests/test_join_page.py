@@ -10,19 +10,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from invites import policies
-from invites import services as engine
-from invites.services import (
-    invite_code_policy_update,
-    invite_code_regenerate,
-    space_create,
-    space_join_with_code,
-)
+from invites import joining, policies
+from invites.joining import space_join_with_code
+from invites.services import invite_code_policy_update, invite_code_regenerate, space_create
 from spaces.models import ROLE_MEMBER
 from spaces.selectors import space_with_membership
 from tests.api_support import add_member, as_user, current_code, new_user_id
 from tests.legacy import put_legacy_space
-from web.checks import invite_links_reach_the_join_page
+from web.apps import invite_links_reach_the_join_page
 
 pytestmark = pytest.mark.django_db
 
@@ -192,7 +187,7 @@ def codes_that_open_nothing(monkeypatch) -> dict[str, str]:
     invite_code_policy_update(space_id=paused.id, paused=True)
     later = policies.now_epoch() + 120
     monkeypatch.setattr(policies, "now_epoch", lambda: later)
-    monkeypatch.setattr(engine, "now_epoch", lambda: later)
+    monkeypatch.setattr(joining, "now_epoch", lambda: later)
     return {
         "unknown": "ZZZZ2222",
         "malformed": "not%20a%20code!",
@@ -444,6 +439,23 @@ def test_a_system_check_warns_when_invite_links_miss_the_join_page(settings) -> 
     assert warning.id == "web.W001"
 
 
+@pytest.mark.parametrize(
+    ("api_docs", "staff", "docs_linked"),
+    [("public", False, True), ("staff", False, False), ("staff", True, True), ("off", True, False)],
+)
+def test_the_home_page_links_the_join_page_the_admin_and_the_api_docs_where_served(
+    client, settings, api_docs: str, staff: bool, docs_linked: bool
+) -> None:
+    settings.API_DOCS = api_docs
+    if staff:
+        client.force_login(get_user_model().objects.create_user("staffer", is_staff=True))
+
+    page = html(client.get("/"))
+
+    assert 'href="/join/"' in page and 'href="/admin/"' in page
+    assert ('href="/api/docs"' in page) is docs_linked
+
+
 # --- assets, CSP and accessibility of every page -----------------------------------------------------------------
 
 
@@ -453,6 +465,7 @@ def every_page(client: Client, code: str, settings) -> dict[str, object]:
         "not found": client.get("/join/ZZZZ2222"),
         "sign in": client.get(f"/accounts/login/?next=/join/{code}"),
         "code form": client.get("/join/"),
+        "home": client.get("/"),
     }
     settings.THROTTLE_JOIN_PAGE = "2/min"
     pages["throttled"] = client.get(f"/join/{code}")

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from invites import policies
-from invites import services as engine
+from invites import joining, policies
 from invites.services import invite_code_policy_update, invite_code_regenerate, space_create
 from spaces.models import ROLE_MEMBER
 from spaces.selectors import space_with_membership
@@ -108,7 +107,7 @@ def test_a_replaced_code_and_an_expired_code_show_the_not_found_page(page, garde
 
     later = policies.now_epoch() + 120  # the live server runs in this process: the clock moves for it too
     monkeypatch.setattr(policies, "now_epoch", lambda: later)
-    monkeypatch.setattr(engine, "now_epoch", lambda: later)
+    monkeypatch.setattr(joining, "now_epoch", lambda: later)
 
     for code in (replaced, expiring.invite_code):
         opened = page.goto(f"/join/{code}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 from devtools.embedded_dynamodb import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.moto_only("`make run` starts moto, the embedded DynamoDB")]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "run_embedded.sh"
@@ -93,37 +95,84 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> l
     raise AssertionError(f"no {marker!r} within {timeout} s: {seen}")
 
 
-def post(url: str, body: dict | None = None, token: str = "") -> dict:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else b""
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=10) as answer:
-        return json.loads(answer.read())
+def served(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
 
 
-def test_make_run_serves_the_demo_its_walk_through_works_and_ctrl_c_leaves_nothing(tmp_path) -> None:
+def printed(banner: list[str], label: str) -> str:
+    """What the walk-through prints after ``label`` (a URL or a command), as a reader would copy it."""
+    return next(line.split(label, 1)[1].strip() for line in banner if line.strip().startswith(label))
+
+
+def run_commands(commands: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    shell = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(commands)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert shell.returncode == 0, shell.stderr
+    return shell
+
+
+def found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match, (pattern, text)
+    return match[1]
+
+
+class Browser:
+    """A visitor with cookies; a form is sent with the CSRF token of the page it is on, as a browser would."""
+
+    def __init__(self) -> None:
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        self.page = ""
+
+    def open(self, url: str, form: dict[str, str] | None = None) -> str:
+        data = None
+        if form is not None:
+            token = found(r'name="csrfmiddlewaretoken" value="([^"]+)"', self.page)
+            data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **form}).encode()
+        with self.opener.open(url, data=data, timeout=10) as answer:
+            self.page = answer.read().decode()
+        return self.page
+
+
+def test_make_run_serves_the_demo_its_walk_through_works_as_printed_and_ctrl_c_leaves_nothing() -> None:
     dynamo_port, web_port = free_port(), free_port()
     process = run_script(DYNAMODB_PORT=dynamo_port, WEB_PORT=web_port)
     try:
-        lines = read_until(process, "Press Ctrl-C to stop", timeout=120)
-        walkthrough = next(line for line in lines if "/invite -H" in line)
-        space_id = walkthrough.split("/api/spaces/")[1].split("/invite")[0]
+        banner = read_until(process, "Press Ctrl-C to stop", timeout=120)
         base = f"http://127.0.0.1:{web_port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        served(base)
+        home = Browser().open(base + "/")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DYNAMODB_", "DATABASE_"))}
+        api_steps = [line.strip() for line in banner if line.startswith(("  ALICE=", "  curl ", "  CODE=", "  BOB="))]
 
-        alice = post(f"{base}/api/auth/token/", {"username": "alice", "password": "alice-demo-pass"})["access"]
-        code = post(f"{base}/api/spaces/{space_id}/invite", token=alice)["invite_code"]
-        bob = post(f"{base}/api/auth/token/", {"username": "bob", "password": "bob-demo-pass"})["access"]
-        joined = post(f"{base}/api/spaces/join", {"invite_code": code}, token=bob)
+        listed, code, joined = run_commands(api_steps, env).stdout.splitlines()
+        link, hint = printed(banner, "The join link:").split(maxsplit=1)
+        link = link.replace("$CODE", code)
+        username, password = found(r"sign in as (\w+ / \S+):", hint).split(" / ")
+        browser = Browser()
+        browser.open(base + found(r'href="(/accounts/login/[^"]+)"', browser.open(link)))
+        browser.open(f"{base}/accounts/login/", {"username": username, "password": password, "next": f"/join/{code}"})
+        joined_by_link = browser.open(link, {})
+        for _ in range(11):  # reloads: the production limit (10/min per address) would answer 429
+            browser.open(link)
+        admin = browser.open(printed(banner, "The admin:").split()[0])
+        docs = browser.open(printed(banner, "API docs:"))
+        backfill_preview = run_commands([printed(banner, "Backfill preview:")], env)
 
-        assert joined["spaceId"] == space_id
+        space = next(s for s in json.loads(listed)["results"] if s["name"] == "Book Circle")
+        assert json.loads(joined)["spaceId"] == space["spaceId"]
+        assert "You are now a member of Book Circle" in joined_by_link
+        assert "Site administration" in admin and "swagger-ui" in docs
+        assert "DRY RUN COMPLETE" in backfill_preview.stdout
+        assert all(re.search(f'href="{path}"', home) for path in ("/join/", "/admin/", "/api/docs"))
+        assert "Demo limits, relaxed" in "\n".join(banner)
     finally:
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in its terminal
         process.communicate(timeout=60)

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from devtools.embedded_dynamodb import free_port
 from invites import codes
-from spaces.dynamodb import botocore_client, current_binding
+from spaces.dynamodb import botocore_client, table_name
 from spaces.models import Space
 from tests.invariants import scan_all
 
@@ -93,8 +94,8 @@ def test_create_table_command_reports_an_unreachable_endpoint_in_one_line() -> N
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_seed_demo_refuses_anything_but_the_embedded_dynamodb(settings) -> None:
-    settings.DYNAMODB_HOST = None
+def test_seed_demo_refuses_anything_but_the_embedded_dynamodb(connect_with) -> None:
+    connect_with(DYNAMODB_HOST=None)
 
     with pytest.raises(CommandError, match="embedded DynamoDB"):
         call_command("seed_demo")
@@ -117,15 +118,18 @@ def test_seed_demo_creates_users_current_and_legacy_spaces(dynamo_table, setting
 
 
 @pytest.mark.django_db
-def test_seed_demo_twice_adds_nothing_the_second_time(dynamo_table) -> None:
+def test_seed_demo_on_a_table_that_holds_the_demo_adds_nothing_and_gives_the_users_the_same_ids(dynamo_table) -> None:
     first, second = StringIO(), StringIO()
-
     call_command("seed_demo", stdout=first)
     items_after_first = sorted((i["PK"], i["SK"]) for i in scan_all())
+    users_after_first = sorted(get_user_model().objects.values_list("username", "id"))
+    with connection.cursor() as cursor:  # a fresh relational database beside the kept table (no delete signals)
+        cursor.execute(f"DELETE FROM {get_user_model()._meta.db_table}")
+
     call_command("seed_demo", stdout=second)
 
     assert sorted((i["PK"], i["SK"]) for i in scan_all()) == items_after_first
-    assert get_user_model().objects.count() == 3
+    assert sorted(get_user_model().objects.values_list("username", "id")) == users_after_first
     assert "already there" in second.getvalue()
     assert first.getvalue().splitlines()[-1] == second.getvalue().splitlines()[-1]  # the same walk-through space
 
@@ -153,5 +157,5 @@ def test_the_demo_walk_through_works_regenerate_as_alice_join_as_bob(dynamo_tabl
 
 def _raw_spaces() -> list[dict[str, object]]:
     client = botocore_client()
-    page = client.scan(TableName=current_binding().table_name)
+    page = client.scan(TableName=table_name())
     return [raw for raw in page["Items"] if raw["SK"]["S"] == "METADATA"]

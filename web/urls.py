@@ -1,8 +1,4 @@
-"""The join page, included at ``join/``: ``INVITE_URL_BASE`` (default ``/join/``) + code leads here.
-
-The code may come in any case and with surrounding spaces (``/join/%20k7mpq2xr%20``);
-a trailing slash is optional.
-"""
+"""The join page at ``join/`` (``INVITE_URL_BASE``'s default): a code in any case, spaces around it, slash or not."""
 
 from django.urls import path, re_path
 

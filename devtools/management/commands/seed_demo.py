@@ -1,11 +1,11 @@
 from typing import Any
 from urllib.parse import urlparse
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devtools.demo import seed_demo
-from spaces.dynamodb import DynamoUnavailable
+from spaces.dynamodb import TableItem
+from spaces.exceptions import DynamoUnavailable
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        host = urlparse(settings.DYNAMODB_HOST or "").hostname
+        host = urlparse(TableItem.Meta.host or "").hostname
         if host not in LOOPBACK_HOSTS:
             raise CommandError(
                 "seed_demo only runs against the embedded DynamoDB (DYNAMODB_HOST on 127.0.0.1): "
