@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
-from devtools import embedded_dynamodb
+from devtools import dynamodb_local, embedded_dynamodb
 from spaces import dynamodb
+from spaces.dynamodb import TableItem
 
 
 @pytest.fixture(autouse=True)
@@ -31,35 +33,54 @@ def terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
 
 
+# `make test-dynamodb-local` sets TEST_DYNAMODB=local: AWS's DynamoDB Local answers instead of moto.
+ON_DYNAMODB_LOCAL = os.environ.get("TEST_DYNAMODB") == "local"
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[embedded_dynamodb.EmbeddedDynamo]:
-    server = embedded_dynamodb.start()
+    """The DynamoDB server of this test process: moto (the embedded one), or DynamoDB Local."""
+    server = dynamodb_local.start() if ON_DYNAMODB_LOCAL else embedded_dynamodb.start()
     yield server
     server.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On DynamoDB Local, tests marked ``moto_only(reason)`` are skipped with their reason."""
+    for item in items:
+        marker = item.get_closest_marker("moto_only")
+        if ON_DYNAMODB_LOCAL and marker:
+            item.add_marker(pytest.mark.skip(reason=f"moto only: {marker.args[0]}"))
+
+
+class TableUnderTest(NamedTuple):
+    table_name: str
+    host: str | None
+
+
 @pytest.fixture
 def connect_with(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
-    """``connect_with(**settings)``: from now on, the process talks to DynamoDB with these settings.
+    """``connect_with(DYNAMODB_TABLE=..., DYNAMODB_HOST=..., other settings)``: the process talks to that from now on.
 
-    The product makes its one connection on first use from settings; a test
-    changes the settings and drops the connection, and the previous one is back
-    when the test ends.
+    The table and host are the models' ``Meta`` (what the product reads them
+    from), the rest Django settings; both are restored when the test ends.
     """
 
-    def connect(**values: Any) -> dynamodb.TableBinding:
+    def connect(**values: Any) -> TableUnderTest:
+        meta_names = {
+            "DYNAMODB_TABLE": "table_name",
+            "DYNAMODB_HOST": "host",
+            "DYNAMODB_CONNECT_TIMEOUT": "connect_timeout_seconds",
+            "DYNAMODB_READ_TIMEOUT": "read_timeout_seconds",
+        }
         for name, value in values.items():
-            setattr(settings, name, value)
-        monkeypatch.setattr(dynamodb, "_binding", None)
-        monkeypatch.setattr(dynamodb, "_connection", None)
-        monkeypatch.setattr(dynamodb, "_overrides", {})
-        return dynamodb.current_binding()
+            if name in meta_names:
+                monkeypatch.setattr(TableItem.Meta, meta_names[name], value)
+            else:
+                setattr(settings, name, value)
+        return TableUnderTest(TableItem.Meta.table_name, TableItem.Meta.host)
 
-    yield connect
-    # The models point at the table of whatever connection is current again.
-    monkeypatch.undo()
-    if dynamodb._binding is not None:
-        dynamodb._point_models_at(dynamodb._binding)
+    return connect
 
 
 def _fresh_table(connect_with: Any, server: embedded_dynamodb.EmbeddedDynamo, *, legacy: bool) -> Any:
@@ -67,24 +88,24 @@ def _fresh_table(connect_with: Any, server: embedded_dynamodb.EmbeddedDynamo, *,
     from spaces.models import TableFlag
     from spaces.table import table_create_if_missing
 
-    binding = connect_with(DYNAMODB_TABLE=f"test-{uuid.uuid4().hex[:12]}", DYNAMODB_HOST=server.endpoint_url)
+    table = connect_with(DYNAMODB_TABLE=f"test-{uuid.uuid4().hex[:12]}", DYNAMODB_HOST=server.endpoint_url)
     client = dynamodb.botocore_client()  # the test may point the process elsewhere meanwhile
     table_create_if_missing()
     if legacy:
         # Before anything reads the flag: nothing has cached it.
         TableFlag(*TableFlag.key(LEGACY_CODES_RECORDED)).delete()
-    yield binding
-    client.delete_table(TableName=binding.table_name)
+    yield table
+    client.delete_table(TableName=table.table_name)
 
 
 @pytest.fixture
-def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, connect_with: Any) -> Iterator[dynamodb.TableBinding]:
+def dynamo_table(moto_server: embedded_dynamodb.EmbeddedDynamo, connect_with: Any) -> Iterator[TableUnderTest]:
     """A new, empty table created by our own command logic (legacy codes recorded)."""
     yield from _fresh_table(connect_with, moto_server, legacy=False)
 
 
 @pytest.fixture
-def legacy_table(moto_server: embedded_dynamodb.EmbeddedDynamo, connect_with: Any) -> Iterator[dynamodb.TableBinding]:
+def legacy_table(moto_server: embedded_dynamodb.EmbeddedDynamo, connect_with: Any) -> Iterator[TableUnderTest]:
     """A table as the earlier system left it: no record that legacy codes were claimed."""
     yield from _fresh_table(connect_with, moto_server, legacy=True)
 
@@ -150,7 +171,7 @@ def api_client() -> Iterator[Any]:
 
 
 @pytest.fixture
-def space_people(dynamo_table: dynamodb.TableBinding) -> Any:
+def space_people(dynamo_table: TableUnderTest) -> Any:
     """A private space with an owner, an admin, a member and a viewer, and an outsider."""
     from tests.api_support import people_in_a_space
 
@@ -173,9 +194,9 @@ def failing_dynamo_operation(client_events: Any) -> Any:
 
 
 @pytest.fixture
-def dynamodb_unreachable(dynamo_table: dynamodb.TableBinding, connect_with: Any) -> Iterator[dynamodb.TableBinding]:
+def dynamodb_unreachable(dynamo_table: TableUnderTest, connect_with: Any) -> Iterator[TableUnderTest]:
     """DynamoDB cannot be reached: a closed port on 127.0.0.1, one attempt per call; the table is back afterwards."""
-    live = {"DYNAMODB_HOST": dynamo_table.host, "DYNAMODB_MAX_ATTEMPTS": dynamo_table.max_attempts}
+    live = {"DYNAMODB_HOST": dynamo_table.host}
     yield connect_with(DYNAMODB_HOST=f"http://127.0.0.1:{embedded_dynamodb.free_port()}", DYNAMODB_MAX_ATTEMPTS=1)
     connect_with(**live)
 

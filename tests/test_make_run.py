@@ -80,7 +80,7 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> l
 
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    threading.Thread(target=lambda: list(map(lines.put, process.stdout or ())), daemon=True).start()
     seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

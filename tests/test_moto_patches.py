@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.exceptions import TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -171,7 +171,7 @@ def table_state(name: str, *, gsi: bool = False) -> dict[str, Any]:
             for range_key, item in partition.items():
                 items[(hash_key.value, range_key.value)] = item.to_json()
         else:
-            items[(hash_key.value,)] = partition.to_json()
+            items[(hash_key.value,)] = partition.to_json()  # type: ignore[attr-defined]  # moto types it dict: Item here
     state = {
         "partitions": sorted(hash_key.value for hash_key in table.items),
         "items": items,
@@ -745,7 +745,7 @@ def test_botocore_retry_after_a_lost_answer_is_applied_once() -> None:
         return 0 if attempts == 1 else None  # retry at once, as after a timeout
 
     dynamodb.meta.events.register_first("needs-retry.dynamodb.TransactWriteItems", lose_the_first_answer)
-    tokens: list[str] = []
+    tokens: list[bytes] = []
     dynamodb.meta.events.register(
         "before-call.dynamodb.TransactWriteItems", lambda params, **_: tokens.append(params["body"])
     )
@@ -938,7 +938,7 @@ def test_query_on_a_numeric_sort_key_and_on_a_hash_only_table() -> None:
         seed("num", [{"PK": s(pk), "SK": n(v)} for pk in "AB" for v in ("10", "2", "-3", "2.5", "100", "0")])
         create_table("hash", range_key=None)
         seed("hash", [{"PK": s(pk), "v": n(i)} for i, pk in enumerate("ABCD")])
-        results = []
+        results: list[Any] = []
         for parameters in (
             {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": s("A")}},
             {
@@ -1101,7 +1101,7 @@ def key_comparisons(monkeypatch: pytest.MonkeyPatch, partitions: int) -> tuple[i
             for name in ("__eq__", "__lt__", "__le__", "__gt__", "__ge__"):
                 patch.setattr(DynamoType, name, counting(getattr(DynamoType, name), "compared"))
             patch.setattr(Table, "all_items", counting(Table.all_items, "all_items"))
-            items, scanned, _ = backend().query("t", s("P0001"), "BEGINS_WITH", [s("S000")], None, None, True, None)
+            items, scanned, _ = backend().query("t", s("P0001"), "BEGINS_WITH", [s("S000")], None, None, True, None)  # type: ignore[arg-type]  # as moto's handler
         assert len(items) == scanned == 10
         return counts["compared"], counts["all_items"], len(backend().get_table("t").items)
 
