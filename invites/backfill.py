@@ -6,6 +6,7 @@ Nothing records progress: the engine writes only a space still without a code, s
 import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from spaces.dynamodb import get_many, short_reason, table_connection, translate_
 from spaces.exceptions import DynamoUnavailable, SpaceNotFound
 from spaces.models import Space
 
-PAGE_SIZE = 1000  # items per scan page: at most two pages are held at once
+PAGE_SIZE = 1000  # items per scan page
+PAGES_IN_FLIGHT = 3  # pages whose spaces are being written while the next is read: memory stays flat
 REPLACE_CHUNK_SIZE = 5  # a regeneration is one transaction per space: small chunks spread them over the workers
 WRITES_PER_SPACE = 3  # claim, mapping and the space (a regeneration also unmaps the old code)
 Page = tuple[list[dict[str, Any]], int]  # raw space items, and the items DynamoDB read for them (every kind)
@@ -96,7 +98,7 @@ def backfill_missing_codes(
     size = REPLACE_CHUNK_SIZE if replace_legacy_codes else assignment.SPACES_PER_ASSIGNMENT
     pages = _targeted(emit, space_ids) if space_ids is not None else _scan(segment, total_segments)
     pool = ThreadPoolExecutor(max_workers=workers or settings.BACKFILL_WORKERS, thread_name_prefix="backfill")
-    complete, in_flight, allowance = True, iter(()), limit
+    complete, in_flight, allowance = True, deque[Iterator[bool]](), limit
     try:
         for raw_items, items_read in pages:
             wanted = [Space.from_raw_data(raw) for raw in raw_items if _wants(raw, replace_legacy_codes)]
@@ -105,14 +107,15 @@ def backfill_missing_codes(
                 allowance -= len(wanted)
             summary.scanned += len(raw_items)  # only this thread writes these two
             summary.missing += len(wanted)
-            complete = all(list(in_flight)) and complete  # the previous page's; a worker's exception ends the run
-            in_flight = pool.map(work, [wanted[start : start + size] for start in range(0, len(wanted), size)])
+            if len(in_flight) == PAGES_IN_FLIGHT:  # memory stays flat; a worker's exception ends the run here
+                complete = all([*in_flight.popleft()]) and complete
+            in_flight.append(pool.map(work, [wanted[start : start + size] for start in range(0, len(wanted), size)]))
             if on_page is not None:
                 on_page(len(raw_items), items_read)
             if allowance == 0 or (deadline is not None and time.monotonic() >= deadline):
                 complete = False
                 break
-        summary.complete = all(list(in_flight)) and complete
+        summary.complete = all([ok for page in in_flight for ok in page]) and complete
     finally:
         pool.shutdown(cancel_futures=True)
     summary.seconds = time.monotonic() - started
@@ -141,7 +144,7 @@ def _worker(
     emit: Emit, summary: BackfillSummary, deadline: float | None, rate: float | None, **engine_args: Any
 ) -> Callable[[list[Space]], bool]:
     """What a worker does with a chunk of spaces (as ``summary`` says): False if past the deadline, doing nothing."""
-    pace = RateLimiter(rate).acquire if rate else lambda count: None  # ``rate``: item writes per second
+    pace = RateLimiter(rate).acquire if rate else lambda count=1: None  # ``rate``: item writes per second
 
     def work(chunk: list[Space]) -> bool:
         if deadline is not None and time.monotonic() >= deadline:
