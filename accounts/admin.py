@@ -14,7 +14,7 @@ admin.site.login_form = GuardedAdminAuthenticationForm
 
 
 @admin.register(User)
-class AccountUserAdmin(UserAdmin):
+class AccountUserAdmin(UserAdmin):  # type: ignore[type-arg]  # UserAdmin[User] fails at run time (not generic)
     """Django's user admin; a deletion that cannot remove the user's memberships is refused with a message."""
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
@@ -23,7 +23,7 @@ class AccountUserAdmin(UserAdmin):
             with transaction.atomic():
                 super().delete_model(request, obj)
         except UserDeletionBlocked as exc:
-            request._deletion_blocked = True  # type: ignore[attr-defined]
+            request._deletion_blocked = True  # type: ignore[attr-defined]  # read by response_delete
             self.message_user(request, f"{obj} was not deleted: {exc}", messages.ERROR)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:

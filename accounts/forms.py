@@ -1,6 +1,6 @@
 """Sign-in forms that refuse to check a password while its username or address is locked out."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -18,7 +18,7 @@ class _LockoutCheck(forms.Form):
             left = lockout_seconds_left(username=username, address=client_address(self.request))
             if left:
                 raise forms.ValidationError(LOCKED_MESSAGE.format(minutes=max(1, round(left / 60))), code="locked_out")
-        return super().clean()
+        return cast(dict[str, Any], super().clean())  # Django's clean returns cleaned_data
 
 
 class GuardedAuthenticationForm(_LockoutCheck, AuthenticationForm):

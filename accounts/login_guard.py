@@ -19,7 +19,7 @@ LOCKED_MESSAGE = "Too many failed sign-in attempts. Try again in {minutes} minut
 
 def client_address(request: HttpRequest) -> str:
     """The client's address as DRF's throttles see it (``NUM_PROXIES`` hops of X-Forwarded-For trusted)."""
-    return str(BaseThrottle().get_ident(request))  # type: ignore[arg-type]
+    return str(BaseThrottle().get_ident(request))  # type: ignore[arg-type]  # DRF reads only META, as Django has it
 
 
 def _keys(kind: str, value: str) -> tuple[str, str]:

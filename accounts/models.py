@@ -21,7 +21,7 @@ class User(AbstractUser):
     def save(self, *args: Any, **kwargs: Any) -> None:
         changed = getattr(self, "_credentials_changed", False) or self._is_being_deactivated()
         if changed:
-            self.credentials_changed_at = timezone.now()
+            changed_at = self.credentials_changed_at = timezone.now()
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "credentials_changed_at"}
         super().save(*args, **kwargs)
@@ -29,7 +29,7 @@ class User(AbstractUser):
             from accounts.revocation import revoke_tokens_issued_before
 
             self._credentials_changed = False
-            revoke_tokens_issued_before(str(self.id), self.credentials_changed_at)
+            revoke_tokens_issued_before(str(self.id), changed_at)
 
     def _is_being_deactivated(self) -> bool:
         if self.is_active or self._state.adding:

@@ -1,8 +1,8 @@
 """Access tokens issued before a user's credentials changed (or deletion) stop working: one shared-cache read,
 kept as long as an access token lives. Refresh tokens are checked against the database (api.auth)."""
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,7 +15,7 @@ KEY_PREFIX = "tokens-revoked-before:"
 
 def revoke_tokens_issued_before(user_id: str, moment: datetime) -> None:
     # As long as a token issued just before it could live, with a margin for clock skew.
-    lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds() + 60
+    lifetime = cast(timedelta, settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]).total_seconds() + 60
     cache.set(f"{KEY_PREFIX}{user_id}", moment.timestamp(), timeout=int(lifetime))
 
 

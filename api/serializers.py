@@ -30,21 +30,21 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class SpaceCreateSerializer(serializers.Serializer):
+class SpaceCreateSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=100, help_text="1 to 100 characters; surrounding white space is dropped.")
     description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
     isPublic = StrictBooleanField(source="is_public", required=False, default=False)
     type = StrictCharField(source="space_type", max_length=50, required=False, default=DEFAULT_SPACE_TYPE)
 
 
-class SpaceListQuerySerializer(serializers.Serializer):
+class SpaceListQuerySerializer(serializers.Serializer[Any]):
     cursor = serializers.CharField(
         required=False, trim_whitespace=False, help_text="`nextCursor` of the previous page; omit for the first page."
     )
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
 
 
-class JoinSerializer(serializers.Serializer):
+class JoinSerializer(serializers.Serializer[Any]):
     # Any text: the engine normalises what a user typed; a malformed code is "Invalid invite code".
     invite_code = StrictCharField(allow_blank=True, trim_whitespace=False, help_text="The code as the user typed it.")
 
@@ -67,7 +67,7 @@ def space_for_viewer(space: Space, role: str | None, member_count: int | None = 
     }
 
 
-class SpaceSummarySerializer(serializers.Serializer):
+class SpaceSummarySerializer(serializers.Serializer[Any]):
     spaceId = serializers.CharField(source="space.id")
     name = serializers.CharField(source="space.name", allow_null=True)
     description = serializers.CharField()
@@ -104,24 +104,24 @@ class SpaceSerializer(SpaceSummarySerializer):
 
 
 @extend_schema_serializer(many=False)  # a page object, which drf-spectacular would wrap in an array for a list
-class SpacePageSerializer(serializers.Serializer):
+class SpacePageSerializer(serializers.Serializer[Any]):
     results = SpaceSummarySerializer(many=True)
     nextCursor = serializers.CharField(
         allow_null=True, help_text="Pass as `cursor` for the next page; null on the last page."
     )
 
 
-class MemberSerializer(serializers.Serializer):
+class MemberSerializer(serializers.Serializer[Any]):
     userId = serializers.CharField(source="user_id")
     role = serializers.CharField()
     joinedAt = serializers.CharField(source="joined_at", allow_null=True)
 
 
-class MemberListSerializer(serializers.Serializer):
+class MemberListSerializer(serializers.Serializer[Any]):
     results = MemberSerializer(many=True)
 
 
-class InviteCodeSerializer(serializers.Serializer):
+class InviteCodeSerializer(serializers.Serializer[Any]):
     """The guide's two fields."""
 
     invite_code = serializers.CharField()
@@ -166,7 +166,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class InvitePolicySerializer(serializers.Serializer):
+class InvitePolicySerializer(serializers.Serializer[Any]):
     """Optional body of ``POST .../invite``: the new code's policy. No body: the guide's code."""
 
     expires_in = StrictIntegerField(
@@ -202,7 +202,7 @@ def members_in_display_order(members: list[Membership]) -> list[Membership]:
     return sorted(members, key=lambda m: (rank.get(m.role, len(ROLES)), m.joined_at or "", m.user_id))
 
 
-class InvitePreviewSerializer(serializers.Serializer):
+class InvitePreviewSerializer(serializers.Serializer[Any]):
     """What a code opens (the join page's "You are invited to ...")."""
 
     spaceId = serializers.CharField(source="space.id")

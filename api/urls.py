@@ -12,7 +12,7 @@ from api.invites import InvitePreviewView, JoinView, RegenerateInviteView
 from api.spaces import SpaceViewSet
 
 # Who may read the OpenAPI schema and Swagger UI (API_DOCS): everyone, or staff signed in to the admin.
-DOCS_ACCESS = {
+DOCS_ACCESS: dict[str, dict[str, list[type]]] = {
     "public": {"permission_classes": [AllowAny], "authentication_classes": []},
     "staff": {"permission_classes": [IsAdminUser], "authentication_classes": [SessionAuthentication]},
 }

@@ -302,7 +302,7 @@ def main() -> None:
     finally:
         server.stop()
 
-    report = {
+    report: dict[str, Any] = {
         "started_at": started_at.isoformat(),
         "seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

@@ -117,7 +117,7 @@ def instrument_every_client(*, latency: Latency | None, counter: CallCounter | N
             client.meta.events.register("before-parameter-build.dynamodb", counter.count_items)
         return client
 
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    botocore.session.Session.create_client = create_client
 
 
 def peak_rss_mib() -> float:

@@ -57,7 +57,7 @@ def setup_django() -> None:
     django.setup()
 
 
-def measured(counter: CallCounter, run: Callable[[], None]) -> dict[str, Any]:
+def measured(counter: CallCounter, run: Callable[[], object]) -> dict[str, Any]:
     times_before = os.times()
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     run()

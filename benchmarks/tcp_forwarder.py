@@ -28,7 +28,7 @@ def _pipe(client: socket.socket, target_port: int) -> None:
     try:
         while True:
             for key, _ in selector.select():
-                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                data = key.fileobj.recv(65536)  # type: ignore[union-attr]  # only sockets are registered
                 if not data:
                     return
                 key.data.sendall(data)

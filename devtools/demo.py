@@ -19,7 +19,7 @@ LEGACY_TIMESTAMP = "2024-01-15T10:30:00"
 
 
 def _put(item: dict[str, Any]) -> None:
-    serialized = {}
+    serialized: dict[str, dict[str, Any]] = {}
     for name, value in item.items():
         if isinstance(value, bool):
             serialized[name] = {"BOOL": value}

@@ -167,7 +167,7 @@ class _TouchedItems:
             # backend.get_item(table_name, key), the action's next step, raises the same error
             # before it touches any item: there is nothing to back up.
             return
-        partition = table.items.get(hash_key)  # an Item if the table has no range key
+        partition: Any = table.items.get(hash_key)  # an Item if the table has no range key (moto types a dict)
         item = partition.get(range_key) if range_key is not None and partition is not None else partition
         self.items.append(_ItemBefore(table, hash_key, range_key, partition is not None, copy.deepcopy(item)))
         shard = table.stream_shard
@@ -182,7 +182,7 @@ class _TouchedItems:
                 if before.item is None:
                     items.pop(before.hash_key, None)
                 else:
-                    items[before.hash_key] = before.item
+                    items[before.hash_key] = before.item  # type: ignore[assignment]  # moto types a partition dict
                 continue
             if before.item is not None:
                 items[before.hash_key][before.range_key] = before.item
@@ -300,10 +300,10 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             touched.restore()  # patch
             raise
         except ConditionalCheckFailed as e:
-            errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore[arg-type]
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore[arg-type]  # copied from moto, ignored there too
         except Exception as e:
             # For other exceptions, capture their details
-            errors.append((type(e).__name__, str(e), original_item))  # type: ignore[arg-type]
+            errors.append((type(e).__name__, str(e), original_item))  # type: ignore[arg-type]  # copied from moto, ignored there too
 
     if any(code is not None for code, _, _ in errors):
         # Rollback to the original state, and reraise the errors
@@ -384,7 +384,7 @@ class _OnePartition:
 
     def all_items(self) -> list[Item]:
         # Table.all_items, for one hash key; .get() creates no partition.
-        hash_set = self._table.items.get(self._hash_key)
+        hash_set: Any = self._table.items.get(self._hash_key)  # an Item without a range key (moto types a dict)
         if hash_set is None:
             return []
         items: list[Item] = list(hash_set.values()) if self._table.range_key_attr else [hash_set]

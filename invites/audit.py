@@ -9,7 +9,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from invites import assignment, codes
 from invites import services as engine
@@ -266,15 +266,15 @@ def _repair(report: AuditReport) -> None:
                     _fixed(report, by_id[outcome.space_id], outcome)
     for finding in report.of(Kind.CODES_WITHOUT_MAPPING):
         tx = Transaction()  # only while the space holds the code and the code is its own
-        tx.put("mapping", InviteMapping.build(finding.code, finding.space_id, utc_now_iso()))
+        tx.put("mapping", InviteMapping.build(cast(str, finding.code), cast(str, finding.space_id), utc_now_iso()))
         tx.check("space", _space(finding.space_id), Space.invite_code == finding.code)
-        tx.check("claim", CodeClaim(*CodeClaim.key(finding.code)), CodeClaim.space_id == finding.space_id)
+        tx.check("claim", CodeClaim(*CodeClaim.key(cast(str, finding.code))), CodeClaim.space_id == finding.space_id)
         _commit(report, tx, finding)
     for finding in [*report.of(Kind.MAPPINGS_WITH_MISSING_SPACE), *report.of(Kind.STALE_MAPPINGS)]:
         space_id = finding.space_id or finding.other_space_id or ""
         tx = Transaction()  # only while it is not the space's code (a space that is gone holds none)
-        tx.delete("mapping", InviteMapping(*InviteMapping.key(finding.code, space_id)))
-        live = ~Space.invite_code.is_in(finding.code)
+        tx.delete("mapping", InviteMapping(*InviteMapping.key(cast(str, finding.code), space_id)))
+        live = ~Space.invite_code.is_in(cast(str, finding.code))
         tx.check("space", _space(space_id), Space.pk.does_not_exist() | Space.invite_code.does_not_exist() | live)
         _commit(report, tx, finding)
 
@@ -310,7 +310,7 @@ def _space(space_id: str | None) -> Space:
     return Space(*Space.key(space_id or ""))
 
 
-def _current_spaces(space_ids: Iterable[str | None]) -> dict[str, Space]:
+def _current_spaces(space_ids: Iterable[str | None]) -> dict[str | None, Space]:
     with translate_unreachable():
         found = get_many([Space.key(space_id) for space_id in space_ids if space_id])
     return {space.id: space for space in map(Space.from_raw_data, found.values())}

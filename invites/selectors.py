@@ -43,7 +43,7 @@ def space_page(*, page_size: int, cursor: str | None = None, has_code: bool | No
     condition = Space.sk == keys.SPACE_METADATA_SK
     if has_code is not None:
         condition &= Space.invite_code.exists() if has_code else Space.invite_code.does_not_exist()
-    start_key = key_from_cursor(cursor) if cursor else None
+    start_key: Any = key_from_cursor(cursor) if cursor else None  # a key map (PynamoDB's scan types it str)
     found: list[Space] = []
     for _request in range(MAX_SCAN_REQUESTS_PER_PAGE):
         with translate_unreachable():

@@ -6,7 +6,7 @@ import functools
 import logging
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from pynamodb.expressions.condition import Condition
@@ -116,8 +116,8 @@ def count_collision() -> None:
 def holds(code: str | None) -> Condition:
     """The space exists and holds exactly ``code`` (None: no code at all)."""
     if code:
-        return Space.pk.exists() & (Space.invite_code == code)
-    return Space.pk.exists() & (Space.invite_code.does_not_exist() | (Space.invite_code == ""))
+        return cast(Condition, Space.pk.exists() & (Space.invite_code == code))
+    return cast(Condition, Space.pk.exists() & (Space.invite_code.does_not_exist() | (Space.invite_code == "")))
 
 
 def log_change(change: SpaceOutcome, *, actor_id: str | None, source: str) -> None:

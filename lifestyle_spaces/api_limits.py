@@ -1,6 +1,6 @@
 """Limits on an API request's body, decided before it is read (DRF's parser ignores DATA_UPLOAD_MAX_MEMORY_SIZE)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -43,7 +43,7 @@ class RequestBodyLimitMiddleware:
 class SafeJSONParser(JSONParser):
     """DRF's JSON parser, for which a body nested too deep is invalid JSON (400), not a RecursionError (500)."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:

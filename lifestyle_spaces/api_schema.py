@@ -8,12 +8,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField(help_text="A message safe to show a user.")
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # the body's key; shadows Serializer.errors
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Field name -> messages; present when the body or query failed validation.",
@@ -53,12 +53,12 @@ def strip_trailing_slashes(endpoints: list[tuple[Any, ...]], **_: Any) -> list[t
     return [(path.rstrip("/") if path != "/" else path, *rest) for path, *rest in endpoints]
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(serializers.Serializer[Any]):
     access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`.")
     refresh = serializers.CharField(help_text="Trade for a new access token at /api/auth/token/refresh.")
 
 
-class AccessTokenSerializer(serializers.Serializer):
+class AccessTokenSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
     refresh = serializers.CharField(required=False, help_text="Only when refresh tokens rotate.")
 

@@ -59,7 +59,7 @@ def unready_reason() -> str | None:
         client.get_item(TableName=table_connection().table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}})
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         return _unready(_reason(exc), exc)
-    if "redis" in settings.CACHES["default"]["BACKEND"].lower():  # only Redis is a service apart
+    if "redis" in str(settings.CACHES["default"]["BACKEND"]).lower():  # only Redis is a service apart
         try:
             cache.get(READINESS_PROBE_FLAG)
         except Exception as exc:  # redis-py's ConnectionError, TimeoutError and the like

@@ -23,7 +23,7 @@ def route_label(request: HttpRequest) -> str:
     """The URL pattern that served the request: bounded, and free of ids and codes."""
     match = getattr(request, "resolver_match", None)
     if match is not None and match.route:
-        return match.route
+        return str(match.route)
     if request.path.startswith(STATIC_PATH_PREFIX):
         return STATIC_ROUTE  # served by WhiteNoise before URL resolution
     return getattr(request, "probe_route", UNMATCHED_ROUTE)

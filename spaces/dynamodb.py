@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import botocore.exceptions
@@ -68,8 +68,8 @@ def table_connection() -> TableConnection:
     """The process's one connection to the table (one botocore client, one pool)."""
     global _shared
     meta = TableItem.Meta
-    key = (meta.table_name, meta.host, meta.region, meta.connect_timeout_seconds, meta.read_timeout_seconds)
-    key += (meta.max_pool_connections, settings.DYNAMODB_RETRY_MODE, settings.DYNAMODB_MAX_ATTEMPTS)
+    base = (meta.table_name, meta.host, meta.region, meta.connect_timeout_seconds, meta.read_timeout_seconds)
+    key = (*base, meta.max_pool_connections, settings.DYNAMODB_RETRY_MODE, settings.DYNAMODB_MAX_ATTEMPTS)
     shared = _shared
     if shared is not None and shared[0] == key:
         return shared[1]
@@ -139,7 +139,7 @@ def error_code(exc: BaseException) -> str | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, botocore.exceptions.ClientError):
-            return current.response.get("Error", {}).get("Code")
+            return cast(str | None, current.response.get("Error", {}).get("Code"))
         current = current.__cause__ or current.__context__ or getattr(current, "cause", None)
     return None
 
@@ -207,7 +207,7 @@ def get_many(item_keys: list[ItemKey], *, consistent: bool = True) -> dict[ItemK
     throttled_rounds = 0
     while pending:
         chunk, pending = pending[:100], pending[100:]
-        response = conn.batch_get_item(chunk, consistent_read=consistent)
+        response = conn.batch_get_item(chunk, consistent_read=consistent)  # type: ignore[arg-type]  # PynamoDB types keys as str; they are PK/SK maps
         for raw in response.get(constants.RESPONSES, {}).get(conn.table_name, []):
             found[(raw["PK"]["S"], raw["SK"]["S"])] = raw
         unprocessed = response.get(constants.UNPROCESSED_KEYS, {}).get(conn.table_name, {}).get(constants.KEYS, [])

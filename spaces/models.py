@@ -45,7 +45,7 @@ class Space(TableItem):
     invite_code = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
-    metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
+    metadata: MapAttribute[str, Any] = MapAttribute(null=True)
     # Ours: kept by the same transactions that add and remove memberships, so showing
     # it costs no Query. Spaces the earlier system wrote lack it until their first join.
     member_count = NumberAttribute(null=True)

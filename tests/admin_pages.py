@@ -41,7 +41,7 @@ class Page:
     row_ids: list[str] = field(default_factory=list)
 
     @property
-    def row_buttons(self) -> list[tuple[str | None, str | None]]:
+    def row_buttons(self) -> list[tuple[str | None, str]]:
         """(form attribute, row's space id) of every row's button ("Regenerate", or "Add code")."""
         return [(form, row) for form, _text, row in self.buttons if row is not None]
 
@@ -50,7 +50,7 @@ class Page:
         """The row's space id -> the text of its button."""
         return {row: text for _form, text, row in self.buttons if row is not None}
 
-    def form(self, form_id: str) -> Form:
+    def form(self, form_id: str | None) -> Form:
         (found,) = [form for form in self.forms if form.id == form_id]
         return found
 

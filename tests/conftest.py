@@ -7,7 +7,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, NamedTuple
 
 import pytest
@@ -221,7 +221,9 @@ def admin_users(db: None) -> dict[str, Any]:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the test item, so fixtures (the browser's screenshot) see failures."""
     report = yield
     setattr(item, f"report_{report.when}", report)
@@ -239,7 +241,7 @@ class _NotDynamo(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
-        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.send_response(self.server.status)  # type: ignore[attr-defined]  # set by web_server_not_dynamodb
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -252,7 +254,7 @@ class _NotDynamo(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(params=[200, 404, 501])
 def web_server_not_dynamodb(request: pytest.FixtureRequest) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotDynamo)
-    server.status = request.param  # type: ignore[attr-defined]
+    server.status = request.param  # type: ignore[attr-defined]  # read by the handler
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

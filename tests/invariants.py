@@ -39,13 +39,13 @@ def mapped_codes(space_id: str) -> set[str]:
     }
 
 
-def resolves_to(code: str) -> str | None:
+def resolves_to(code: str | None) -> str | None:
     """The id of the space a typed code opens now, or None when it opens none."""
     from invites.joining import invite_code_resolve
     from spaces.exceptions import InvalidInviteCode
 
     try:
-        space, _ = invite_code_resolve(typed_code=code)
+        space, _ = invite_code_resolve(typed_code=code or "")  # no code opens nothing
     except InvalidInviteCode:
         return None
     return space.id
@@ -74,7 +74,7 @@ def invariant_violations(*, require_codes: bool = False, client: Any = None) -> 
 
     holders: dict[str, list[str]] = defaultdict(list)
     for space_id, space in spaces.items():
-        code = space.get("invite_code")
+        code = space.get("invite_code", "")
         if not code:
             if require_codes:
                 problems.append(f"space {space_id} has no code")

@@ -61,7 +61,7 @@ def test_the_list_shows_the_new_code_after_the_button(dynamo_table: object, admi
 
     followed = client.post(url("regenerate", space_id), {"expected_code": ""}, follow=True)
 
-    assert stored_code(space_id) in followed.content.decode()
+    assert str(stored_code(space_id)) in followed.content.decode()
     assert 'class="invite-code-missing"' not in followed.content.decode()
 
 
@@ -147,7 +147,7 @@ def test_each_regeneration_is_written_to_the_admin_log(dynamo_table: object, adm
     entry = LogEntry.objects.get()
     assert entry.user == changer
     assert entry.action_flag == CHANGE
-    assert entry.content_type.model_class() is DynamoSpace
+    assert entry.content_type.model_class() is DynamoSpace  # type: ignore[attr-defined]  # django-stubs: not a ContentType
     assert entry.object_id == space.id and entry.object_repr == "Logged"
     assert entry.get_change_message() == f"Changed invite code from {space.invite_code} to {stored_code(space.id)}."
 

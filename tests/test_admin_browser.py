@@ -149,7 +149,7 @@ def regenerate_a_legacy_code_through_the_confirmation(page: Any, space_id: str) 
     page.wait_for_load_state()
     regenerated = stored_code(space_id)
     assert regenerated not in (None, "a3f9c2d4")
-    assert regenerated in success_message(page) and "(was a3f9c2d4)" in success_message(page)
+    assert str(regenerated) in success_message(page) and "(was a3f9c2d4)" in success_message(page)
     assert row(page, space_id).locator(".field-invite-code").inner_text() == regenerated
     assert has_consistent_mapping(space_id)
 

@@ -246,11 +246,11 @@ def test_repair_never_deletes_a_mapping_that_became_current_after_the_scan(
     assert InviteMapping.count("INVITE#NEXT2345") == 1
 
 
-def after_the_scan(monkeypatch: pytest.MonkeyPatch, change: object) -> None:
+def after_the_scan(monkeypatch: pytest.MonkeyPatch, change) -> None:
     """Another writer makes ``change`` once the audit's scan is over, before its repair."""
     real_take = audit._Snapshot.take
 
-    def take_then_change(snapshot: audit._Snapshot, progress: object) -> None:
+    def take_then_change(snapshot: audit._Snapshot, progress) -> None:
         real_take(snapshot, progress)
         change()
 

@@ -144,7 +144,7 @@ def test_a_bar_without_an_estimate_still_shows_items_and_rate(
     assert re.fullmatch(r"Items scanned: 5.00 items \[[\d:]+, [\d.]+[kMG]? items/s\]", final.strip()), final
 
 
-def on_a_pseudo_terminal(table: object, *args: str) -> tuple[int, str]:
+def on_a_pseudo_terminal(table, *args: str) -> tuple[int, str]:
     """Run the real command with stdout and stderr on a 120-column pseudo-terminal: its status and the screen."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_SETTINGS", "DYNAMODB_"))}
     env.update(

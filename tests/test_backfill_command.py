@@ -283,10 +283,10 @@ def test_a_code_given_by_the_api_after_the_scan_is_kept_and_counted_as_skipped(
     real_assign = assignment.invite_code_assign_if_missing
     given_by_api: list[str] = []
 
-    def api_regenerates_first(**kwargs: object) -> list[engine.SpaceOutcome]:
+    def api_regenerates_first(**kwargs) -> list[engine.SpaceOutcome]:
         if not given_by_api:
             given_by_api.append(engine.invite_code_regenerate(space_id=racy, source="api").new_code or "")
-        return real_assign(**kwargs)  # type: ignore[arg-type]
+        return real_assign(**kwargs)
 
     monkeypatch.setattr(assignment, "invite_code_assign_if_missing", api_regenerates_first)
 

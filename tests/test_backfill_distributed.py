@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def spaces_with_codes() -> int:
     """Spaces holding a code now (one strongly consistent count, however many pages)."""
-    client, count, kwargs = botocore_client(), 0, {}
+    client, count, kwargs = botocore_client(), 0, dict[str, object]()
     while True:
         page = client.scan(
             TableName=Space.Meta.table_name,

@@ -169,10 +169,10 @@ def test_a_space_whose_code_changed_since_the_scan_is_skipped_not_touched(
     real_regenerate = engine.invite_code_regenerate
     given_by_api: dict[str, str] = {}
 
-    def api_regenerates_first(**kwargs: object) -> engine.SpaceOutcome:
+    def api_regenerates_first(**kwargs) -> engine.SpaceOutcome:
         if kwargs["space_id"] == "hexcode" and not given_by_api:
             given_by_api["hexcode"] = real_regenerate(space_id="hexcode", source="api").new_code or ""
-        return real_regenerate(**kwargs)  # type: ignore[arg-type]
+        return real_regenerate(**kwargs)
 
     monkeypatch.setattr(engine, "invite_code_regenerate", api_regenerates_first)
 

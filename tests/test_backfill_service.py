@@ -152,6 +152,6 @@ def test_an_error_without_a_response_has_no_error_code_and_does_not_crash() -> N
     from spaces.dynamodb import error_code
 
     timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
-    timeout.response = None  # type: ignore[attr-defined]
+    timeout.response = None
 
     assert error_code(ScanError("Failed to scan table", timeout)) is None

@@ -235,7 +235,7 @@ def fetch(server: gunicorn_process.GunicornServer, path: str, **headers: str) ->
     connection = new_connection(server)
     connection.request("GET", path, headers={"Host": "spaces.example.com", **headers})
     response = connection.getresponse()
-    response.body = response.read()  # type: ignore[attr-defined]
+    response.body = response.read()  # type: ignore[attr-defined]  # kept for the assertions, after the close
     connection.close()
     return response
 
@@ -256,7 +256,7 @@ def test_liveness_answers_plain_http_by_ip_on_the_production_server(production_s
     response = fetch(production_server, "/healthz", Host=f"127.0.0.1:{production_server.port}")
 
     assert response.status == 200
-    assert json.loads(response.body) == {"status": "ok"}  # type: ignore[attr-defined]
+    assert json.loads(response.body) == {"status": "ok"}  # type: ignore[attr-defined]  # set by fetch
 
 
 @pytest.mark.slow
@@ -292,7 +292,7 @@ def test_the_admin_sets_only_secure_cookies_and_cannot_be_framed(production_serv
 def test_errors_reveal_no_debug_pages_settings_or_metrics(production_server, path, headers) -> None:
     response = fetch(production_server, path, **headers)
 
-    body = response.body.decode()  # type: ignore[attr-defined]
+    body = response.body.decode()  # type: ignore[attr-defined]  # set by fetch
     assert response.status in {400, 404}
     for revealing in ("Traceback", "DEBUG = True", "URLconf", "ALLOWED_HOSTS", "lifestyle_http_requests"):
         assert revealing not in body
@@ -347,7 +347,7 @@ def test_the_documented_iam_policy_lists_exactly_the_calls_the_product_makes(dyn
     client_events.register("before-parameter-build.dynamodb", actions)
     space = space_create(owner_id="owner", name="Every call")
     change = engine.invite_code_regenerate(space_id=space.id, actor_id="owner")
-    joining.space_join_with_code(typed_code=change.new_code, user_id="joiner")
+    joining.space_join_with_code(typed_code=str(change.new_code), user_id="joiner")
     spaces_of_user(user_id="joiner", limit=10)
     legacy_id = put_legacy_space(name="Counted by a Query")  # a PutItem, as the product's own
     space_member_count(space=Space.get(*Space.key(legacy_id)))  # GetItem (test's), then a Query

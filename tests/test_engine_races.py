@@ -28,9 +28,9 @@ from tests.legacy import put_legacy_membership, put_legacy_space
 pytestmark = pytest.mark.django_db
 
 
-def before_next_transaction(client_events: Any, other_writer: Callable[[], object]) -> list[object]:
+def before_next_transaction(client_events: Any, other_writer: Callable[[], Any]) -> list[Any]:
     """Run ``other_writer`` once, just before the next transaction is sent; returns what it returned."""
-    ran: list[object] = []
+    ran: list[Any] = []
 
     def interleave(**_: Any) -> None:
         if not ran:

@@ -135,7 +135,7 @@ def test_members_see_the_policy_on_the_space(api_client, space_people) -> None:
 # --- a code that does not work answers as a replaced one ------------------------------------------------
 
 
-def _joins(api_client, code: str) -> tuple[int, int]:
+def _joins(api_client, code: str | None) -> tuple[int, int]:
     as_user(api_client, new_user_id())
     preview = api_client.get(f"/api/invites/{code}").status_code
     join = api_client.post("/api/spaces/join", {"invite_code": code}, format="json")

@@ -35,7 +35,7 @@ def garden(dynamo_table) -> object:
     return space_create(owner_id=new_user_id(), name="Garden Club", description="Tomatoes & friends")
 
 
-def signed_in(client: Client, user: object) -> Client:
+def signed_in(client: Client, user) -> Client:
     client.force_login(user)
     return client
 
@@ -44,7 +44,7 @@ def html(response) -> str:
     return response.content.decode()
 
 
-def membership_of(space_id: str, user: object) -> object:
+def membership_of(space_id: str, user):
     return space_with_membership(space_id=space_id, user_id=str(user.pk))[1]
 
 
@@ -459,7 +459,7 @@ def test_the_home_page_links_the_join_page_the_admin_and_the_api_docs_where_serv
 # --- assets, CSP and accessibility of every page -----------------------------------------------------------------
 
 
-def every_page(client: Client, code: str, settings) -> dict[str, object]:
+def every_page(client: Client, code: str, settings) -> dict:
     pages = {
         "join": client.get(f"/join/{code}"),
         "not found": client.get("/join/ZZZZ2222"),

@@ -171,7 +171,7 @@ def table_state(name: str, *, gsi: bool = False) -> dict[str, Any]:
             for range_key, item in partition.items():
                 items[(hash_key.value, range_key.value)] = item.to_json()
         else:
-            items[(hash_key.value,)] = partition.to_json()  # type: ignore[attr-defined]  # moto types it dict: Item here
+            items[(hash_key.value,)] = partition.to_json()  # type: ignore[attr-defined]  # moto types a partition dict; here an Item
     state = {
         "partitions": sorted(hash_key.value for hash_key in table.items),
         "items": items,
@@ -1101,7 +1101,7 @@ def key_comparisons(monkeypatch: pytest.MonkeyPatch, partitions: int) -> tuple[i
             for name in ("__eq__", "__lt__", "__le__", "__gt__", "__ge__"):
                 patch.setattr(DynamoType, name, counting(getattr(DynamoType, name), "compared"))
             patch.setattr(Table, "all_items", counting(Table.all_items, "all_items"))
-            items, scanned, _ = backend().query("t", s("P0001"), "BEGINS_WITH", [s("S000")], None, None, True, None)  # type: ignore[arg-type]  # as moto's handler
+            items, scanned, _ = backend().query("t", s("P0001"), "BEGINS_WITH", [s("S000")], None, None, True, None)  # type: ignore[arg-type]  # None, as moto's handler passes
         assert len(items) == scanned == 10
         return counts["compared"], counts["all_items"], len(backend().get_table("t").items)
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render, resolve_url
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -62,9 +62,9 @@ def _user_id(request: HttpRequest) -> str | None:
 class JoinPageView(View):
     http_method_names = ["get", "head", "post"]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         throttle = JoinPageThrottle()
-        if not throttle.allow_request(request, None):
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]  # DRF's throttle, outside a DRF view
             wait = max(1, math.ceil(throttle.wait() or 1))
             context = {"wait_seconds": wait, "wait_minutes": max(1, round(wait / 60))}
             return _page("web/throttled.html", 429, context, retry_after=wait)

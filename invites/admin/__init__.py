@@ -1,5 +1,6 @@
 """The "Spaces" entry of the admin: spaces are DynamoDB items, so every page is ours, under the usual URL names."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -16,9 +17,9 @@ admin.site.site_title = "Lifestyle Spaces admin"
 
 
 @admin.register(DynamoSpace)
-class SpaceAdmin(admin.ModelAdmin):
+class SpaceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin[DynamoSpace] fails at run time (not generic)
     list_per_page = settings.ADMIN_SPACES_PER_PAGE
-    actions = [changelist.add_missing_invite_codes, changelist.regenerate_invite_codes]
+    actions = [changelist.add_missing_invite_codes, changelist.regenerate_invite_codes]  # type: ignore[list-item]  # given space ids (run_action), not a QuerySet
 
     # The admin site lets only active staff in; inactive users have no permission.
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -34,7 +35,7 @@ class SpaceAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self) -> list[URLPattern]:
-        def route(address: str, view: Any, name: str) -> URLPattern:
+        def route(address: str, view: Callable[..., HttpResponse], name: str) -> URLPattern:
             def checked(request: HttpRequest, **kwargs: str) -> HttpResponse:
                 may = self.has_change_permission if request.method == "POST" else self.has_view_permission
                 if not may(request):

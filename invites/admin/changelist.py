@@ -33,7 +33,7 @@ def space_list(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse
     if after and selectors.key_from_cursor(after) is None:
         messages.error(request, "That page cursor is not valid; showing the first page.")
         after = None
-    spaces, note, page, failed = [], "", selectors.SpacePage([], None), False
+    spaces, note, page, failed = list[Space](), "", selectors.SpacePage([], None), False
     try:
         if query:
             spaces, note = selectors.space_search(query=query)
@@ -90,7 +90,7 @@ def run_action(request: HttpRequest, model_admin: SpaceAdmin) -> HttpResponse:
         messages.warning(request, nothing)
     else:
         try:
-            return chosen[0](model_admin, request, list(dict.fromkeys(selected))) or back_to_list
+            return chosen[0](model_admin, request, list(dict.fromkeys(selected))) or back_to_list  # type: ignore[return-value]  # django-stubs: an action returns str
         except common.DYNAMO_FAILURES as exc:
             common.report_failure(request, exc)
     return back_to_list
@@ -127,13 +127,13 @@ def regenerate_invite_codes(model_admin: SpaceAdmin, request: HttpRequest, space
             return None
         shown = {"spaces": list(spaces.values()), "with_code": sum(1 for s in spaces.values() if s.invite_code)}
         return common.render_page(request, model_admin, "bulk_regenerate_confirmation", **shown)
-    pending, by = list(spaces.values()), {"actor_id": str(request.user.pk), "source": common.SOURCE}
+    pending, who = list(spaces.values()), str(request.user.pk)
     for n, space in enumerate(pending):
         if request.POST.get(f"expected_code.{space.id}", space.invite_code or "") != (space.invite_code or ""):
             outcomes.append(SpaceOutcome(space.id, Status.SKIPPED, new_code=space.invite_code))
             continue
         try:
-            outcomes.append(invite_code_regenerate(space_id=space.id, space=space, **by))
+            outcomes.append(invite_code_regenerate(space_id=space.id, space=space, actor_id=who, source=common.SOURCE))
         except DynamoUnavailable as exc:  # the rest would each wait for a timeout
             outcomes.append(SpaceOutcome(space.id, Status.FAILED, error=short_reason(exc)))
             not_tried = "not attempted: DynamoDB cannot be reached"

@@ -34,7 +34,7 @@ USER_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # str() of a
 
 
 def render_page(
-    request: HttpRequest, model_admin: SpaceAdmin, page: str, status: int = 200, **extra: Any
+    request: HttpRequest, model_admin: SpaceAdmin, page: str, status: int = 200, /, **extra: Any
 ) -> HttpResponse:
     context = model_admin.admin_site.each_context(request) | {"opts": DynamoSpace._meta, "has_view_permission": True}
     context |= {"has_change_permission": model_admin.has_change_permission(request), **extra}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.admin.models import LogEntry
@@ -98,7 +98,7 @@ def pause(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> Ht
 def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> HttpResponse:
     kind = ContentType.objects.get_for_model(DynamoSpace)
     history = LogEntry.objects.filter(content_type=kind, object_id=space_id).select_related("user")  # newest first
-    shown, status = {"title": "Space not found", "original": space_id, "history": history}, 200
+    shown, status = dict[str, Any](title="Space not found", original=space_id, history=history), 200
     try:
         space = space_get(space_id=space_id)
         members, problems = space_members(space_id=space.id), selectors.code_problems(space=space)

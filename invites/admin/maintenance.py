@@ -14,7 +14,7 @@ from invites.admin import common
 from invites.audit import KINDS, AuditReport, Kind, audit_invite_codes
 from invites.backfill import backfill_missing_codes
 from invites.models import DynamoSpace
-from invites.services import Status
+from invites.services import SpaceOutcome, Status
 
 if TYPE_CHECKING:
     from invites.admin import SpaceAdmin
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def backfill(request: HttpRequest, *, model_admin: SpaceAdmin) -> HttpResponse:
     """Preview (a dry run: GET with ``preview``) and run (POST) the backfill, capped per request."""
-    ran, summary, outcomes = request.method == "POST", None, []
+    ran, summary, outcomes = request.method == "POST", None, list[SpaceOutcome]()
     if ran or request.GET.get("preview"):
         try:
             summary = backfill_missing_codes(

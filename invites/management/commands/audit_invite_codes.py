@@ -5,7 +5,7 @@ import logging
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
+from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter, OutputWrapper
 from tqdm import tqdm
 
 from invites.audit import DEFAULT_GRACE_SECONDS, KINDS, AuditReport, audit_invite_codes
@@ -32,7 +32,7 @@ class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Django's order of options, and the exit statuses as written."""
 
 
-class _AroundTheBar(logging.StreamHandler):  # writes each line with the bar (on stderr) cleared, then redraws it
+class _AroundTheBar(logging.StreamHandler[OutputWrapper]):  # writes each line with the bar cleared, then redraws it
     def emit(self, record: logging.LogRecord) -> None:
         with tqdm.external_write_mode(file=sys.stderr):
             super().emit(record)

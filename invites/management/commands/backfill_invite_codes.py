@@ -11,7 +11,7 @@ from typing import IO, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
+from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter, OutputWrapper
 from pynamodb.exceptions import PynamoDBException
 from tqdm import tqdm
 
@@ -106,7 +106,7 @@ class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Django's order of options, and the epilog as written."""
 
 
-class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _LineHandler(logging.StreamHandler[OutputWrapper]):
     def emit(self, record: logging.LogRecord) -> None:
         with tqdm.external_write_mode():  # around the progress bar (tqdm clears and redraws it), never inside it
             super().emit(record)
@@ -123,7 +123,7 @@ class Command(BaseCommand):
                 parser.exit(2, f"CommandError: {message}\n")
             raise CommandError(message, returncode=2)
 
-        parser.error = error  # type: ignore[method-assign]
+        parser.error = error  # type: ignore[method-assign]  # argparse has no hook for its error output
         for flag, spec in OPTIONS:
             parser.add_argument(flag, **spec)
 
@@ -228,7 +228,7 @@ def _run(options: dict[str, Any], log: logging.Logger, report: IO[str] | None, i
     return summary
 
 
-def _progress_bar(exact: int, items: int | None, segments: int) -> tuple[tqdm, Callable[[int, int], None]]:  # type: ignore[type-arg]
+def _progress_bar(exact: int, items: int | None, segments: int) -> tuple[tqdm, Callable[[int, int], None]]:
     """tqdm on stderr when it is a terminal, and the ``on_page`` that moves it.
 
     Its total is exact for --space-id; else DescribeTable's item count (this segment's share) times the share of
