@@ -124,7 +124,7 @@ MUTANTS = [
     ),
     Mutant(
         "audit: a mapping only for the space's own claim",
-        'tx.check("claim", CodeClaim(*CodeClaim.key(finding.code)), CodeClaim.space_id == finding.space_id)',
+        'tx.check("claim", CodeClaim(*CodeClaim.key(cast(str, finding.code))), CodeClaim.space_id == finding.space_id)',
         "",
     ),
     Mutant(
