@@ -191,3 +191,17 @@ def test_the_audit_maps_no_code_another_space_claimed(dynamo_table: Any, monkeyp
 
     assert [finding.space_id for finding, _ in report.repair_failures] == [other]
     assert mapped_spaces("TWIN2345") == {keeper}
+
+
+def test_a_policy_change_that_loses_to_a_regeneration_applies_to_the_new_code_as_it_is(
+    dynamo_table: Any, client_events: Any
+) -> None:
+    space = engine.space_create(owner_id="owner", name="Paused")
+    engine.invite_code_policy_update(space_id=space.id, paused=True)
+    ran = before_next_transaction(client_events, lambda: engine.invite_code_regenerate(space_id=space.id))
+
+    changed = engine.invite_code_policy_update(space_id=space.id, max_uses=5)
+
+    stored = Space.get(*Space.key(space.id), consistent_read=True)
+    assert ran and stored.invite_code == ran[0].new_code == changed.invite_code
+    assert (stored.invite_max_uses, stored.invite_paused) == (5, None)  # the old code's pause did not come back
