@@ -205,3 +205,15 @@ def test_a_policy_change_that_loses_to_a_regeneration_applies_to_the_new_code_as
     stored = Space.get(*Space.key(space.id), consistent_read=True)
     assert ran and stored.invite_code == ran[0].new_code == changed.invite_code
     assert (stored.invite_max_uses, stored.invite_paused) == (5, None)  # the old code's pause did not come back
+
+
+def test_recording_a_code_the_space_gave_up_meanwhile_leaves_it_to_its_other_holder(
+    dynamo_table: Any, client_events: Any
+) -> None:
+    first = put_legacy_space(invite_code="DUAL2345")
+    second = put_legacy_space(invite_code="DUAL2345")  # the earlier system's duplicate
+    before_next_transaction(client_events, lambda: engine.invite_code_regenerate(space_id=first))
+
+    assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(first))]) == {first: None}
+    # The code is the second holder's alone now: it is claimed for it, not reported as another's.
+    assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(second))]) == {second: None}
