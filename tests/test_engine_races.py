@@ -217,3 +217,15 @@ def test_recording_a_code_the_space_gave_up_meanwhile_leaves_it_to_its_other_hol
     assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(first))]) == {first: None}
     # The code is the second holder's alone now: it is claimed for it, not reported as another's.
     assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(second))]) == {second: None}
+
+
+def test_a_join_is_refused_when_the_code_expires_between_its_read_and_its_write(
+    dynamo_table: Any, client_events: Any
+) -> None:
+    space = engine.space_create(owner_id="owner", name="Expiring")
+    before_next_transaction(client_events, lambda: engine.invite_code_policy_update(space_id=space.id, expires_in=0))
+
+    with pytest.raises(InvalidInviteCode):
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="late")
+
+    assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 1
