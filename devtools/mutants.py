@@ -195,9 +195,9 @@ def run(mutant: Mutant | None, workdir: Path) -> tuple[bool, float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="run the mutants whose name contains this text")
+    parser.add_argument("--only", action="append", help="run the mutants whose name contains this text (repeatable)")
     args = parser.parse_args()
-    chosen = [m for m in MUTANTS if not args.only or args.only in m.name]
+    chosen = [m for m in MUTANTS if not args.only or any(text in m.name for text in args.only)]
     for mutant in chosen:  # every text is checked before anything runs
         locate(mutant, REPO)
     with tempfile.TemporaryDirectory(prefix="mutants-") as scratch:
