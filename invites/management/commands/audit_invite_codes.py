@@ -1,14 +1,14 @@
 """``manage.py audit_invite_codes [--repair]``: list the audit's findings by kind, with a summary and an exit status."""
 
-import argparse
 import logging
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from invites.audit import DEFAULT_GRACE_SECONDS, KINDS, AuditReport, audit_invite_codes
+from invites.management.output import HelpFormatter, command_logger
 from spaces.dynamodb import ensure_table_reachable
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import Space
@@ -28,21 +28,11 @@ BAR = "{l_bar}{bar}| {n_fmt}/~{total_fmt} items (total estimated) [{elapsed}<{re
 GRACE_HELP = "Leave out changes younger than this (default %(default).0f): another writer may be finishing them."
 
 
-class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Django's order of options, and the exit statuses as written."""
-
-
-class _AroundTheBar(logging.StreamHandler[OutputWrapper]):  # writes each line with the bar cleared, then redraws it
-    def emit(self, record: logging.LogRecord) -> None:
-        with tqdm.external_write_mode(file=sys.stderr):
-            super().emit(record)
-
-
 class Command(BaseCommand):
     help = "Report invite-code inconsistencies in the DynamoDB table; --repair fixes them."
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        return super().create_parser(prog_name, subcommand, formatter_class=_HelpFormatter, epilog=EXIT_STATUSES)
+        return super().create_parser(prog_name, subcommand, formatter_class=HelpFormatter, epilog=EXIT_STATUSES)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--repair", action="store_true", help=REPAIR_HELP)
@@ -51,10 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, repair: bool, grace_seconds: float, verbosity: int, **options: Any) -> None:
         if not 0 <= grace_seconds < float("inf"):  # and not NaN
             raise CommandError("--grace-seconds must be a number of seconds, 0 or more", returncode=2)
-        log, handler = logging.getLogger("invites.commands.audit"), _AroundTheBar(self.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
-        log.handlers, log.propagate = [handler], False
-        log.setLevel(logging.INFO)
+        log = command_logger("invites.commands.audit", self.stdout)
         try:
             estimate = ensure_table_reachable()  # DescribeTable's item count, if known: the bar's total
             log.info("Auditing invite codes in DynamoDB table '%s'...", Space.Meta.table_name)

@@ -1,6 +1,5 @@
 """``manage.py backfill_invite_codes``: options, the guide's log lines, the report, exit statuses (docs/backfill.md)."""
 
-import argparse
 import contextlib
 import json
 import logging
@@ -11,11 +10,12 @@ from typing import IO, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pynamodb.exceptions import PynamoDBException
 from tqdm import tqdm
 
 from invites.backfill import BackfillSummary, backfill_missing_codes
+from invites.management.output import HelpFormatter, command_logger
 from invites.services import SpaceOutcome, Status
 from spaces.dynamodb import ensure_table_reachable, short_reason
 from spaces.exceptions import DynamoUnavailable
@@ -102,21 +102,11 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Django's order of options, and the epilog as written."""
-
-
-class _LineHandler(logging.StreamHandler[OutputWrapper]):
-    def emit(self, record: logging.LogRecord) -> None:
-        with tqdm.external_write_mode():  # around the progress bar (tqdm clears and redraws it), never inside it
-            super().emit(record)
-
-
 class Command(BaseCommand):
     help = "Give every space without an invite code one (--replace-legacy-codes: new codes for legacy-format ones)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.epilog, parser.formatter_class = EPILOG, _HelpFormatter
+        parser.epilog, parser.formatter_class = EPILOG, HelpFormatter
 
         def error(message: str) -> NoReturn:  # one line and status 2, not argparse's usage block
             if parser.called_from_command_line:
@@ -129,10 +119,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         options["segment"], options["total_segments"] = _split(options)  # every check before the first read
-        log = logging.getLogger("invites.commands.backfill")
-        log.handlers, log.propagate = [_LineHandler(self.stdout)], False
-        log.handlers[0].setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
-        log.setLevel(logging.INFO)
+        log = command_logger("invites.commands.backfill", self.stdout)
         engine_log, engine_level = logging.getLogger("invites"), logging.getLogger("invites").level
         if options["verbosity"] < 3:
             engine_log.setLevel(logging.WARNING)  # its audit line per change would double ours
