@@ -71,18 +71,15 @@ clean:
 # package when it is missing (root, or sudo).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: chromium redis-server
-test: chromium redis-server
+.PHONY: chromium
+test: chromium
 chromium:
 	test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
-# Shared throttles and lockouts are tested against a real Redis (tests/test_shared_cache.py).
-redis-server:
-	command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
 
 # The suite again, against AWS's DynamoDB Local (Java) instead of moto: devtools/dynamodb_local.py fetches it
 # on first use into ~/.cache/lifestyle-spaces (never into the repository: its licence forbids redistribution).
 .PHONY: test-dynamodb-local java
-test-dynamodb-local: install chromium redis-server java
+test-dynamodb-local: install chromium java
 	$(PY) -m devtools.dynamodb_local
 	TEST_DYNAMODB=local $(PY) -m pytest -n 3
 java:

@@ -378,7 +378,6 @@ def processes_scenario(server: EmbeddedDynamo, spaces: int) -> dict[str, Any]:
             "DJANGO_SETTINGS_MODULE": "lifestyle_spaces.settings",
             "DYNAMODB_HOST": server.endpoint_url,
             "DYNAMODB_TABLE": table,
-            "CACHE_URL": "locmem://bench",
         }
         split = [
             ["--segment", str(i), "--total-segments", str(processes)] if processes > 1 else [] for i in range(processes)
@@ -416,7 +415,7 @@ def processes_scenario(server: EmbeddedDynamo, spaces: int) -> dict[str, Any]:
 
 
 def load_scenario() -> dict[str, Any]:
-    """The serving load and outage runs: gunicorn + its own moto server, in a child process."""
+    """The serving load, restart and outage runs: gunicorn + its own moto server, in a child process."""
     process = subprocess.run(
         [sys.executable, "-m", "benchmarks.load_test"], cwd=ROOT, capture_output=True, text=True, timeout=1800
     )
@@ -429,7 +428,11 @@ def load_scenario() -> dict[str, Any]:
 def summarize_one(result: dict[str, Any]) -> dict[str, Any]:
     if "load" in result or "failure" in result:
         load = result.get("load", {})
-        return {key: load.get(key) for key in ("requests_per_second", "latency_ms", "error_rate")}
+        summary = {key: load.get(key) for key in ("requests_per_second", "latency_ms", "error_rate")}
+        restarts = {name: result.get("restart", {}).get(name, {}) for name in ("gevent", "gthread")}
+        restart_keys = ("workers_replaced", "read_errors", "share_over_1s_during_restarts", "share_over_1s_otherwise")
+        summary["restart"] = {name: {key: run.get(key) for key in restart_keys} for name, run in restarts.items()}
+        return {**summary, "gevent_vs_gthread": result.get("gevent_vs_gthread", {}).get("ratio")}
     if "tables" in result:
         return {f"{size} spaces": summarize_one(table) for size, table in result["tables"].items()}
     if "runs" in result and "ratio_2_over_1" in result["runs"]:

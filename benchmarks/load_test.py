@@ -13,6 +13,16 @@ reads: get space 70 %, join 10 %, regenerate 10 %, list 10 %. Reported:
 requests per second, p50/p95/p99 latency, error rate, and the CPU time the
 gunicorn processes used per request, measured apart from the moto server.
 
+The load run is under the shipped gevent workers; then the same load runs in
+four shorter rounds, gevent, gthread (2 x 8 threads, the earlier setup),
+gthread, gevent, and gevent's requests/s and CPU per request are reported as
+ratios to gthread's: the machine is noisy, so only ratios within one run count.
+
+Restart: ``--restart-users`` (8) kept-alive clients for ``--restart-duration``
+(60) seconds while each worker is recycled every ``--restart-max-requests``
+requests. Reported: read errors (requests sent and never answered), answers over
+1 s, and how many workers were replaced, for each worker class.
+
 Failure: the same mix with fewer clients while the DynamoDB endpoint is stopped
 and started again (a TCP forwarder in front of moto is killed and restarted,
 see ``benchmarks/tcp_forwarder.py``). Reported: how fast requests fail while it
@@ -326,9 +336,13 @@ def summarize(samples: list[Sample], wall_seconds: float) -> dict[str, Any]:
 
 
 @contextmanager
-def app_server(env: dict[str, str], *, workers: int, threads: int, log_file: Path) -> Iterator[Any]:
+def app_server(
+    env: dict[str, str], *, workers: int, threads: int, log_file: Path, worker_class: str = "gevent"
+) -> Iterator[Any]:
     from devtools import gunicorn_process
 
+    if worker_class != "gevent":  # the shipped config's class; another is given on gunicorn's command line
+        env = {**env, "GUNICORN_CMD_ARGS": f"--worker-class {worker_class} --threads {threads}"}
     with log_file.open("wb") as output:
         server = gunicorn_process.start(env=env, workers=workers, threads=threads, output=output)
         try:
@@ -347,7 +361,6 @@ def server_environment(dynamodb_host: str, work_dir: Path, secret_key: str) -> d
         # The timeouts and retries the app ships with (settings.py), stated so the report shows them.
         DYNAMODB_CONNECT_TIMEOUT=os.environ.get("DYNAMODB_CONNECT_TIMEOUT_BENCH", "2"),
         DYNAMODB_READ_TIMEOUT=os.environ.get("DYNAMODB_READ_TIMEOUT_BENCH", "5"),
-        CACHE_URL=f"file://{work_dir / 'cache'}",
         # Throughput, not abuse: the per-user limits (10 a minute) would turn most of the mix into 429s.
         THROTTLE_INVITE_JOIN="1000000/min",
         THROTTLE_INVITE_PREVIEW="1000000/min",
@@ -362,12 +375,21 @@ def server_environment(dynamodb_host: str, work_dir: Path, secret_key: str) -> d
 
 
 def load_benchmark(
-    moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
+    moto: Any,
+    env: dict[str, str],
+    work_dir: Path,
+    *,
+    users: int,
+    duration: float,
+    workers: int,
+    threads: int,
+    worker_class: str = "gevent",
 ) -> dict[str, Any]:
     from devtools.gunicorn_process import child_pids
 
     people = seed(users, join_pool=30, seed_value=1)
-    with app_server(env, workers=workers, threads=threads, log_file=work_dir / "gunicorn-load.log") as server:
+    log_file = work_dir / f"gunicorn-load-{worker_class}.log"
+    with app_server(env, workers=workers, threads=threads, log_file=log_file, worker_class=worker_class) as server:
         # Warm-up: every worker builds its client and connection pool before the measurement.
         run_clients(server.port, seed(4, join_pool=2, seed_value=2), duration=3, seed_value=2)
         app_pids = [server.process.pid, *server.worker_pids()]
@@ -387,7 +409,7 @@ def load_benchmark(
             "users": users,
             "duration_seconds": duration,
             "mix_percent": MIX,
-            "gunicorn": {"workers": workers, "threads": threads, "worker_class": "gthread"},
+            "gunicorn": {"workers": workers, "threads": threads, "worker_class": worker_class},
             "cpu": {
                 "app_cpu_seconds": round(app_cpu, 2),
                 "app_cpu_ms_per_request": round(app_cpu * 1000 / count, 2),
@@ -400,6 +422,76 @@ def load_benchmark(
         }
     )
     return result
+
+
+def restart_benchmark(
+    env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, max_requests: int
+) -> dict[str, Any]:
+    """Kept-alive clients while gunicorn recycles its workers: what each worker class loses, and how slowly."""
+    env = {**env, "GUNICORN_MAX_REQUESTS": str(max_requests)}
+    report: dict[str, Any] = {"users": users, "duration_seconds": duration, "max_requests": max_requests}
+    for index, worker_class in enumerate(("gevent", "gthread")):
+        people = seed(users, join_pool=30, seed_value=5 + index)
+        first_seen: dict[int, float] = {}  # worker pid -> seconds into the run when it was first seen
+        log_file = work_dir / f"gunicorn-restart-{worker_class}.log"
+        with app_server(env, workers=workers, threads=8, log_file=log_file, worker_class=worker_class) as server:
+
+            def note_workers(elapsed: float, server: Any = server, seen: dict[int, float] = first_seen) -> None:
+                for pid in server.worker_pids():
+                    seen.setdefault(pid, elapsed)
+
+            run = run_clients(server.port, people, duration=duration, seed_value=6, on_tick=note_workers)
+        replacements = sorted(first_seen.values())[workers:]
+        # Requests pending within 2 s of a new worker appearing (the old one stopping, the new one starting),
+        # against the others: on a busy machine answers over 1 s happen anyway; a restart must not add to them.
+        during = [s for s in run.samples if any(s.started - 2 <= t <= s.started + s.latency + 2 for t in replacements)]
+        others = [sample for sample in run.samples if all(sample is not pending for pending in during)]
+
+        def share_over_1s(samples: list[Sample]) -> float | None:
+            return round(sum(1 for s in samples if s.latency > 1.0) / len(samples), 4) if samples else None
+
+        result = summarize(run.samples, run.wall_seconds)
+        report[worker_class] = {
+            "workers_replaced": len(replacements),
+            "read_errors": sum(1 for sample in run.samples if sample.status == 0),
+            "answers_over_1s": sum(1 for sample in run.samples if sample.latency > 1.0),
+            "answers_over_1s_during_a_restart": sum(1 for sample in during if sample.latency > 1.0),
+            "share_over_1s_during_restarts": share_over_1s(during),
+            "share_over_1s_otherwise": share_over_1s(others),
+            **{key: result[key] for key in ("requests", "requests_per_second", "latency_ms", "status_counts")},
+        }
+    return report
+
+
+def worker_class_comparison(
+    moto: Any, env: dict[str, str], work_dir: Path, *, users: int, duration: float, workers: int, threads: int
+) -> dict[str, Any]:
+    """gevent against gthread in rounds ordered gevent, gthread, gthread, gevent: a drift of the machine's other
+    load (it is shared) weighs on both alike. Ratios are gevent's over gthread's (above 1: more of it)."""
+    rounds: dict[str, list[dict[str, Any]]] = {"gevent": [], "gthread": []}
+    for worker_class in ("gevent", "gthread", "gthread", "gevent"):
+        sizes = {"users": users, "workers": workers, "threads": threads}
+        run = load_benchmark(moto, env, work_dir, duration=duration, worker_class=worker_class, **sizes)
+        rounds[worker_class].append(run)
+
+    def totals(runs: list[dict[str, Any]]) -> dict[str, float]:
+        requests = sum(run["requests"] for run in runs)
+        return {
+            "requests_per_second": requests / sum(run["wall_seconds"] for run in runs),
+            "app_cpu_ms_per_request": 1000 * sum(run["cpu"]["app_cpu_seconds"] for run in runs) / requests,
+        }
+
+    gevent, gthread = totals(rounds["gevent"]), totals(rounds["gthread"])
+    return {
+        "round_seconds": duration,
+        "rounds": {
+            name: [{k: run[k] for k in ("requests_per_second", "latency_ms", "cpu")} for run in runs]
+            for name, runs in rounds.items()
+        },
+        "gevent": {key: round(value, 2) for key, value in gevent.items()},
+        "gthread": {key: round(value, 2) for key, value in gthread.items()},
+        "ratio": {key: round(gevent[key] / gthread[key], 3) for key in gevent},
+    }
 
 
 def run_audit(env: dict[str, str], *options: str) -> dict[str, Any]:
@@ -579,7 +671,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--workers", type=int, default=2, help="Gunicorn workers (default 2).")
     parser.add_argument("--threads", type=int, default=8, help="Threads per worker (default 8).")
-    parser.add_argument("--only", choices=["load", "failure"], default=None, help="Run one of the two.")
+    parser.add_argument(
+        "--compare-seconds",
+        type=float,
+        default=env_number("BENCH_COMPARE_SECONDS", 20),
+        help="Seconds of each of the 4 rounds comparing gevent and gthread workers (20).",
+    )
+    parser.add_argument(
+        "--restart-users", type=int, default=env_number("BENCH_RESTART_USERS", 8), help="Restart run's clients (8)."
+    )
+    parser.add_argument(
+        "--restart-duration",
+        type=float,
+        default=env_number("BENCH_RESTART_SECONDS", 60),
+        help="Seconds of the restart run (60), for each worker class.",
+    )
+    parser.add_argument(
+        "--restart-max-requests",
+        type=int,
+        default=env_number("BENCH_RESTART_MAX_REQUESTS", 300),
+        help="GUNICORN_MAX_REQUESTS of the restart run (300, with the config's 10 %% jitter).",
+    )
+    parser.add_argument("--only", choices=["load", "restart", "failure"], default=None, help="Run one of the three.")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help=f"JSON report (default {RESULTS_FILE}).")
     args = parser.parse_args(argv)
 
@@ -602,9 +715,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             table_create_if_missing()
             sizes = {"workers": args.workers, "threads": args.threads}
             if args.only in (None, "load"):
-                print(f"Load: {args.users} users for {args.duration:.0f} s ...", flush=True)
-                report["load"] = load_benchmark(moto, env, work_dir, users=args.users, duration=args.duration, **sizes)
+                print(f"Load: {args.users} users for {args.duration:.0f} s, then gevent vs gthread ...", flush=True)
+                load = {"users": args.users, "duration": args.duration, **sizes}
+                report["load"] = load_benchmark(moto, env, work_dir, **load)
                 print(json.dumps({k: report["load"][k] for k in ("requests_per_second", "latency_ms", "error_rate")}))
+                load["duration"] = args.compare_seconds
+                report["gevent_vs_gthread"] = worker_class_comparison(moto, env, work_dir, **load)
+                print(json.dumps(report["gevent_vs_gthread"]["ratio"]))
+            if args.only in (None, "restart"):
+                print(f"Restart: {args.restart_users} users, {args.restart_duration:.0f} s per class ...", flush=True)
+                report["restart"] = restart_benchmark(
+                    env,
+                    work_dir,
+                    users=args.restart_users,
+                    duration=args.restart_duration,
+                    workers=args.workers,
+                    max_requests=args.restart_max_requests,
+                )
+                print(json.dumps(report["restart"]))
             if args.only in (None, "failure"):
                 print(f"Failure: {args.failure_users} users for {args.failure_duration:.0f} s ...", flush=True)
                 report["failure"] = failure_benchmark(

@@ -47,7 +47,6 @@ def setup_django() -> None:
     os.environ["DYNAMODB_TABLE"] = TABLE
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("CACHE_URL", "locmem://bench")
     # moto's Scan walks the whole table on every page (segments included), so a
     # page of a 60,000-item table can take seconds under load; real DynamoDB
     # answers in milliseconds. A long read timeout keeps retries from piling up.

@@ -1,31 +1,25 @@
 """Limits on an API request's body, decided before it is read (DRF's parser ignores DATA_UPLOAD_MAX_MEMORY_SIZE)."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-METHODS_WITH_A_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-
-class RequestBodyLimitMiddleware:
+class RequestBodyLimitMiddleware(MiddlewareMixin):
     """413 for an API body over the limit, 411 for one of unannounced length; nothing is read."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        refusal = None
-        if request.path.startswith("/api/") and request.method in METHODS_WITH_A_BODY:
-            refusal = self.refusal(request.META, settings.API_MAX_BODY_BYTES)
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        with_body = request.path.startswith("/api/") and request.method in {"POST", "PUT", "PATCH", "DELETE"}
+        refusal = self.refusal(request.META, settings.API_MAX_BODY_BYTES) if with_body else None
         if refusal is None:
-            return self.get_response(request)
-        response = JsonResponse({"detail": refusal[1]}, status=refusal[0])
-        response["Connection"] = "close"  # the body stays unread: the connection cannot serve another request
-        return response
+            return None
+        # No `Connection: close` (PEP 3333 leaves hop-by-hop headers to the server): gunicorn discards the unread body.
+        return JsonResponse({"detail": refusal[1]}, status=refusal[0])
 
     @staticmethod
     def refusal(meta: dict[str, Any], limit: int) -> tuple[int, str] | None:
