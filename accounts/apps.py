@@ -5,4 +5,4 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import login_guard, revocation  # noqa: F401  (their signal receivers)
+        from accounts import security  # noqa: F401  (its signal receiver)

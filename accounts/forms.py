@@ -1,4 +1,4 @@
-"""Sign-in forms that refuse to check a password while its username or address is locked out."""
+"""Sign-in forms that reserve an attempt (accounts.security) before Django checks the password."""
 
 from typing import Any, cast
 
@@ -6,19 +6,22 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.login_guard import LOCKED_MESSAGE, client_address, lockout_seconds_left
+from accounts.security import password_check
+
+LOCKED_MESSAGE = "Too many failed sign-in attempts. Try again in {minutes} minute(s)."
 
 
 class _LockoutCheck(forms.Form):
     request: Any
 
     def clean(self) -> dict[str, Any]:
-        if self.request is not None:
-            username = str(self.data.get("username", ""))
-            left = lockout_seconds_left(username=username, address=client_address(self.request))
-            if left:
-                raise forms.ValidationError(LOCKED_MESSAGE.format(minutes=max(1, round(left / 60))), code="locked_out")
-        return cast(dict[str, Any], super().clean())  # Django's clean returns cleaned_data
+        if self.request is None:  # not a request (a shell): nothing to limit
+            return cast(dict[str, Any], super().clean())  # Django's clean returns cleaned_data
+        with password_check(username=str(self.data.get("username", "")), request=self.request) as locked_for:
+            if locked_for:
+                message = LOCKED_MESSAGE.format(minutes=max(1, round(locked_for / 60)))
+                raise forms.ValidationError(message, code="locked_out")
+            return cast(dict[str, Any], super().clean())
 
 
 class GuardedAuthenticationForm(_LockoutCheck, AuthenticationForm):

@@ -1,6 +1,6 @@
-"""Tokens: simplejwt's views, refused while locked out (login) or issued before a credentials change (refresh)."""
+"""Tokens: simplejwt's views, guarded by lockouts (login), used once, refused after a credentials change (refresh)."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
@@ -14,7 +14,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from accounts.login_guard import client_address, lockout_seconds_left
+from accounts.security import password_check
 from api.authentication import REVOKED, issued_before
 from lifestyle_spaces.api_schema import BAD_INPUT, THROTTLED, AccessTokenSerializer, TokenPairSerializer, error
 
@@ -22,9 +22,19 @@ BAD_CREDENTIALS = error("Wrong credentials, an inactive or deleted user, or an i
 LOCKED_OUT = "Too many failed sign-in attempts; try again later"
 
 
+class RefreshTokenUsedOnce(RefreshToken):
+    def blacklist(self) -> Any:  # of concurrent refreshes, the one that inserts the one-to-one blacklist row wins
+        blacklisted, created = cast(tuple[Any, bool], super().blacklist())  # get_or_create's pair
+        if not created:
+            raise InvalidToken("Token is blacklisted")
+        return blacklisted, created
+
+
 @extend_schema_serializer(component_name="TokenRefresh")
 class RefreshForCurrentCredentialsSerializer(TokenRefreshSerializer):
     """A refresh token, traded for a new access token and a new refresh token."""
+
+    token_class = RefreshTokenUsedOnce
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
@@ -51,10 +61,10 @@ class TokenObtainView(TokenObtainPairView):
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         name = request.data.get("username") if isinstance(request.data, dict) else None
-        left = lockout_seconds_left(username=name if isinstance(name, str) else "", address=client_address(request))
-        if left:
-            return Response({"detail": LOCKED_OUT}, status=429, headers={"Retry-After": str(left)})
-        return super().post(request, *args, **kwargs)
+        with password_check(username=name if isinstance(name, str) else "", request=request) as locked_for:
+            if locked_for:
+                return Response({"detail": LOCKED_OUT}, status=429, headers={"Retry-After": str(locked_for)})
+            return super().post(request, *args, **kwargs)
 
 
 @extend_schema_view(

@@ -7,7 +7,7 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
-from accounts.revocation import tokens_revoked_before
+from accounts.security import tokens_revoked_before
 
 REVOKED = "This token was issued before the user's credentials changed"
 
@@ -18,7 +18,7 @@ def issued_before(token: Token, moment: float | None) -> bool:
 
 
 class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
-    """simplejwt's stateless authentication (one cache read), refusing a revoked token and a non-UUID user id."""
+    """simplejwt's stateless authentication (one security-table read), refusing a revoked token or a non-UUID id."""
 
     def get_validated_token(self, raw_token: bytes) -> Token:
         token = super().get_validated_token(raw_token)

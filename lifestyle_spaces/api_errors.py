@@ -12,27 +12,19 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.security import SecurityStoreUnavailable
 from operations.middleware import route_label
+from spaces import exceptions as errors
 from spaces.dynamodb import THROTTLING_ERROR_CODES, error_code
-from spaces.exceptions import (
-    AlreadyMember,
-    DynamoUnavailable,
-    InvalidInviteCode,
-    InviteCodeUnavailable,
-    NoInviteCode,
-    NotAllowed,
-    SpaceNotFound,
-)
 
 logger = logging.getLogger("api")
 
 INTERNAL_ERROR_DETAIL = "Internal server error"
 _DOMAIN_STATUS: dict[type[Exception], int] = {
-    SpaceNotFound: 404,
-    NotAllowed: 403,
-    InvalidInviteCode: 400,
-    AlreadyMember: 409,
-    NoInviteCode: 409,
+    **dict.fromkeys((errors.SpaceNotFound, errors.NotAMember), 404),
+    **dict.fromkeys((errors.NotAllowed, errors.Blocked), 403),  # Blocked is an InvalidInviteCode: listed first
+    **dict.fromkeys((errors.InvalidInviteCode, errors.InvalidMemberChange), 400),
+    **dict.fromkeys((errors.AlreadyMember, errors.NoInviteCode, errors.MemberConflict), 409),
 }
 
 
@@ -64,11 +56,11 @@ def _server_failure_response(exc: Exception, context: dict[str, Any]) -> Respons
     # The route pattern, never the path: paths carry invite codes and ids.
     where = f"{request.method} {route_label(request)}" if request is not None else "API"
     own_detail = getattr(context.get("view"), "server_error_detail", None)
-    if own_detail:
+    if own_detail and not isinstance(exc, SecurityStoreUnavailable):  # its own failure, not the throttle's
         logger.error("%s failed: %s", where, own_detail, exc_info=exc)
         return Response({"detail": own_detail}, status=500)
     throttled = isinstance(exc, PynamoDBException) and error_code(exc) in THROTTLING_ERROR_CODES
-    if throttled or isinstance(exc, DynamoUnavailable | InviteCodeUnavailable):
+    if throttled or isinstance(exc, errors.DynamoUnavailable | errors.InviteCodeUnavailable):
         logger.warning("%s: DynamoDB unavailable or overloaded: %s", where, exc, exc_info=exc)
         detail = "The service is temporarily unavailable; please try again shortly"
         return Response({"detail": detail}, status=503, headers={"Retry-After": "5"})

@@ -10,8 +10,8 @@ import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -29,9 +29,8 @@ def _probe_client(region: str, endpoint_url: str) -> Any:
     """A client of its own: one attempt and a short timeout, unlike the app's retrying client."""
     timeout = settings.READINESS_TIMEOUT
     once = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
-    return botocore.session.get_session().create_client(
-        "dynamodb", region_name=region, endpoint_url=endpoint_url, config=once
-    )
+    session = botocore.session.get_session()
+    return session.create_client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=once)
 
 
 def _reason(exc: Exception) -> str:
@@ -45,25 +44,16 @@ def _reason(exc: Exception) -> str:
     return "dynamodb_throttled" if code in THROTTLING_ERROR_CODES else "dynamodb_error"
 
 
-def _unready(reason: str, exc: BaseException) -> str:
-    logger.warning("Readiness check failed (%s): %s", reason, exc)  # the detail goes to the log only
-    return reason
-
-
 def unready_reason() -> str | None:
-    """None when the table answers a read now and the shared cache (throttles, lockouts) answers; else a reason."""
+    """None when the table answers a read now; else a reason."""
     app_client = botocore_client()
     client = _probe_client(app_client.meta.region_name, app_client.meta.endpoint_url)
     pk, sk = TableFlag.key(READINESS_PROBE_FLAG)
     try:
         client.get_item(TableName=table_connection().table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}})
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        return _unready(_reason(exc), exc)
-    if "redis" in str(settings.CACHES["default"]["BACKEND"]).lower():  # only Redis is a service apart
-        try:
-            cache.get(READINESS_PROBE_FLAG)
-        except Exception as exc:  # redis-py's ConnectionError, TimeoutError and the like
-            return _unready("cache_unreachable", exc)
+        logger.warning("Readiness check failed (%s): %s", _reason(exc), exc)  # the detail goes to the log only
+        return _reason(exc)
     return None
 
 
@@ -77,7 +67,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the table answers within ``READINESS_TIMEOUT`` seconds, and the shared cache answers."""
+    """Readiness: the table answers within ``READINESS_TIMEOUT`` seconds."""
     reason = unready_reason()
     if reason is not None:
         return JsonResponse({"status": "unavailable", "reason": reason}, status=503)
@@ -87,15 +77,12 @@ def readyz(request: HttpRequest) -> HttpResponse:
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
 
 
-class ProbeMiddleware:
+class ProbeMiddleware(MiddlewareMixin):
     """Answer the probes before host validation and the HTTPS redirect (placed before SecurityMiddleware)."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
         view = PROBES.get(request.path_info.removesuffix("/"))
         if view is None:
-            return self.get_response(request)
+            return None
         request.probe_route = view.__name__  # type: ignore[attr-defined]  # read by the request metrics
         return view(request)

@@ -1,8 +1,4 @@
-"""Prometheus counters at ``/metrics``, for a scraper holding ``METRICS_TOKEN``.
-
-Under gunicorn, prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by gunicorn.conf.py)
-sums every worker. Labels stay bounded: the route is the URL pattern, never a path with an id or a code.
-"""
+"""Prometheus counters at ``/metrics`` for a ``METRICS_TOKEN`` holder; labels name URL patterns, never paths."""
 
 import hmac
 import os
@@ -95,9 +91,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not token and not settings.DEBUG:
         raise Http404  # unconfigured in production: the page does not exist
     if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
-        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
+        challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+        return HttpResponse("Unauthorized\n", status=401, content_type="text/plain", headers=challenge)
     registry = PROCESS_REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -59,24 +59,26 @@ class TableItem(Model):
         return table_connection()
 
 
+SECURITY_TABLE_SUFFIX = "-security"  # the security state's own table (accounts.security)
+
 _lock = threading.Lock()
-_shared: tuple[tuple[Any, ...], TableConnection] | None = None
+_shared: tuple[tuple[Any, ...], TableConnection, TableConnection] | None = None
 _client_hooks: list[tuple[str, Callable[..., Any]]] = []
 
 
-def table_connection() -> TableConnection:
-    """The process's one connection to the table (one botocore client, one pool)."""
+def table_connection(*, security: bool = False) -> TableConnection:
+    """The process's one connection to the table, or to its security table (one botocore client, one pool)."""
     global _shared
     meta = TableItem.Meta
     base = (meta.table_name, meta.host, meta.region, meta.connect_timeout_seconds, meta.read_timeout_seconds)
     key = (*base, meta.max_pool_connections, settings.DYNAMODB_RETRY_MODE, settings.DYNAMODB_MAX_ATTEMPTS)
     shared = _shared
-    if shared is not None and shared[0] == key:
-        return shared[1]
-    with _lock:
-        if _shared is None or _shared[0] != key:
-            _shared = key, _new_connection(*key)
-        return _shared[1]
+    if shared is None or shared[0] != key:
+        with _lock:
+            if _shared is None or _shared[0] != key:
+                _shared = key, *_new_connections(*key)
+            shared = _shared
+    return shared[2] if security else shared[1]
 
 
 def table_schema(table: str) -> dict[str, Any]:
@@ -96,10 +98,12 @@ def table_schema(table: str) -> dict[str, Any]:
     }
 
 
-def _new_connection(
+def _new_connections(
     table: str, host: str | None, region: str, connect: float, read: float, pool: int, mode: str, attempts: int
-) -> TableConnection:
-    conn = TableConnection(table)
+) -> tuple[TableConnection, TableConnection]:
+    from accounts.security import SecurityItem  # it imports this module
+
+    conn, security = TableConnection(table), TableConnection(table + SECURITY_TABLE_SUFFIX)
     conn.connection = Connection(
         region=region,
         host=host,
@@ -109,9 +113,13 @@ def _new_connection(
         retry_configuration={"mode": mode, "total_max_attempts": attempts},
     )
     conn.connection.add_meta_table(MetaTable(table_schema(table)))
+    schema = SecurityItem._get_schema()
+    keys = {"KeySchema": schema["key_schema"], "AttributeDefinitions": schema["attribute_definitions"]}
+    conn.connection.add_meta_table(MetaTable({"TableName": security.table_name, **keys}))
+    security.connection = conn.connection
     for event_name, handler in _client_hooks:
         conn.connection.client.meta.events.register(event_name, handler)
-    return conn
+    return conn, security
 
 
 def botocore_client() -> Any:

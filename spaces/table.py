@@ -8,21 +8,22 @@ from spaces.models import Membership, TableFlag, utc_now_iso
 
 
 def table_create_if_missing() -> bool:
-    """Create the table (PK/SK, GSI1, on demand) unless it exists and wait until ACTIVE; True if created.
+    """Create the table (PK/SK, GSI1, on demand; no legacy codes: flagged so at once) unless it exists, and the
+    security table (accounts.security: PK only, TTL on ``expires``) unless it exists; True if the table was made."""
+    from accounts.security import SecurityItem
 
-    A table made here has no legacy codes, so the flag that says so is set at once.
-    """
     with translate_unreachable():
-        if Membership.exists():  # the model that carries GSI1 states the whole table
-            return False
-        try:
-            Membership.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-        except PynamoDBException as exc:
-            if "ResourceInUseException" not in str(exc):  # another process created it meanwhile
-                raise
-            return False
-        table_flag_set(keys.LEGACY_CODES_RECORDED_FLAG, by="create_dynamodb_table")
-        return True
+        # The model that carries GSI1 states the whole table; the security table's sets its TTL too.
+        missing = [model for model in (Membership, SecurityItem) if not model.exists()]
+        for model in missing:
+            try:
+                model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+            except PynamoDBException as exc:
+                if "ResourceInUseException" not in str(exc):  # another process created it meanwhile
+                    raise
+        if Membership in missing:  # new either way: it holds no legacy codes
+            table_flag_set(keys.LEGACY_CODES_RECORDED_FLAG, by="create_dynamodb_table")
+        return Membership in missing
 
 
 def table_flag_set(name: str, *, by: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Generator, Iterator
@@ -15,16 +17,6 @@ import pytest
 from devtools import dynamodb_local, embedded_dynamodb
 from spaces import dynamodb
 from spaces.dynamodb import TableItem
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    """Throttle counters and login lockouts (both in the cache) start from zero in every test."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -90,12 +82,15 @@ def _fresh_table(connect_with: Any, server: embedded_dynamodb.EmbeddedDynamo, *,
 
     table = connect_with(DYNAMODB_TABLE=f"test-{uuid.uuid4().hex[:12]}", DYNAMODB_HOST=server.endpoint_url)
     client = dynamodb.botocore_client()  # the test may point the process elsewhere meanwhile
-    table_create_if_missing()
+    table_create_if_missing()  # and its security table: throttles and lockouts start from zero
     if legacy:
         # Before anything reads the flag: nothing has cached it.
         TableFlag(*TableFlag.key(LEGACY_CODES_RECORDED)).delete()
+    # Counters count in fixed windows of a minute or a multiple of it: start a test well inside one.
+    time.sleep(max(0.0, time.time() % 60 - 59))
     yield table
     client.delete_table(TableName=table.table_name)
+    client.delete_table(TableName=table.table_name + dynamodb.SECURITY_TABLE_SUFFIX)
 
 
 @pytest.fixture
@@ -123,15 +118,20 @@ def client_events(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 class CallCounter:
-    """Counts DynamoDB API calls (not HTTP retries) made through the shared client."""
+    """Counts DynamoDB API calls (not HTTP retries) made through the shared client; ``security`` apart."""
 
     READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable"})
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.security: Counter[str] = Counter()  # calls to the security table (accounts.security)
 
-    def __call__(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params.get("body") or b"{}")  # the request as sent
+        actions = [action for item in body.get("TransactItems", []) for action in item.values()]
+        tables = [str(table) for table in (body.get("TableName"), *(a.get("TableName") for a in actions))]
+        security = any(table.endswith(dynamodb.SECURITY_TABLE_SUFFIX) for table in tables)
+        (self.security if security else self.calls)[model.name] += 1
 
     @property
     def total(self) -> int:
@@ -147,6 +147,7 @@ class CallCounter:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.security.clear()
 
 
 @pytest.fixture
@@ -161,13 +162,10 @@ def dynamo_calls(client_events: Any) -> CallCounter:
 
 @pytest.fixture
 def api_client() -> Iterator[Any]:
-    """A DRF test client; throttle counters (in the cache) start from zero."""
-    from django.core.cache import cache
+    """A DRF test client."""
     from rest_framework.test import APIClient
 
-    cache.clear()
     yield APIClient()
-    cache.clear()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import os
 
 os.environ["DJANGO_DEBUG"] = "1"  # pytest-django still runs views with DEBUG off
-os.environ.setdefault("CACHE_URL", "locmem://tests")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -26,7 +26,7 @@ PROTECTED = [
 
 
 @pytest.fixture
-def user(db):
+def user(db, dynamo_table):  # signing in reserves an attempt in the security table
     return get_user_model().objects.create_user(username="ada", password=PASSWORD)
 
 

@@ -153,7 +153,6 @@ def on_a_pseudo_terminal(table, *args: str) -> tuple[int, str]:
         DYNAMODB_TABLE=table.table_name,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
-        CACHE_URL="locmem://audit",
     )
     controller, terminal_end = pty.openpty()
     fcntl.ioctl(terminal_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))

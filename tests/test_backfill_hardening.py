@@ -38,7 +38,6 @@ def manage_py_env(**extra: str) -> dict[str, str]:
         DYNAMODB_TABLE=Space.Meta.table_name,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
-        CACHE_URL="locmem://backfill",
     )
     return env | extra
 

@@ -42,7 +42,6 @@ def server(dynamo_table, tmp_path: Path):
     env = gunicorn_process.production_environment(
         DYNAMODB_HOST=dynamo_table.host,
         DYNAMODB_TABLE=dynamo_table.table_name,
-        CACHE_URL=f"file://{tmp_path / 'cache'}",
         THROTTLE_INVITE_JOIN="100000/min",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )

@@ -1,7 +1,4 @@
-"""Sign-in and sign-out for the join page (``LOGIN_URL``): Django's views, our templates, the guarded form.
-
-After signing in, the visitor goes back to a safe ``next`` (this host only), else to the code form.
-"""
+"""Sign-in and sign-out for the join page (``LOGIN_URL``): Django's views, our templates, the guarded form."""
 
 from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import path

@@ -13,21 +13,18 @@ class WebConfig(AppConfig):
     name = "web"
     verbose_name = "Web pages"
 
-    def ready(self) -> None:
-        register(invite_links_reach_the_join_page, Tags.urls)
 
-
+@register(Tags.urls)
 def invite_links_reach_the_join_page(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """System check: ``INVITE_URL_BASE`` (relative or absolute) must end in the join page's path, ``/join/``."""
     join_prefix = reverse("web:enter")
     if urlsplit(settings.INVITE_URL_BASE).path == join_prefix:
         return []
-    return [
-        Warning(
-            f"INVITE_URL_BASE is {settings.INVITE_URL_BASE!r}: its links do not lead to this site's join page "
-            f"({join_prefix}<code>).",
-            hint=f"Use '{join_prefix}' or an absolute URL ending in it "
-            f"(e.g. 'https://spaces.example.com{join_prefix}'), unless another application serves the links.",
-            id="web.W001",
-        )
-    ]
+    warning = Warning(
+        f"INVITE_URL_BASE is {settings.INVITE_URL_BASE!r}: its links do not lead to this site's join page "
+        f"({join_prefix}<code>).",
+        hint=f"Use '{join_prefix}' or an absolute URL ending in it "
+        f"(e.g. 'https://spaces.example.com{join_prefix}'), unless another application serves the links.",
+        id="web.W001",
+    )
+    return [warning]

@@ -1,7 +1,6 @@
-"""The join page: what an invite code opens (``GET /join/<code>``), and joining it (``POST``, with CSRF).
+"""The join page (``GET /join/<code>``), joining it (``POST``); every request counts (``THROTTLE_JOIN_PAGE``).
 
-Every code that opens nothing gets one not-found page, the same bytes whoever asks; DynamoDB being unavailable is
-a 503 page. Every request counts against the visitor's address (``THROTTLE_JOIN_PAGE``)."""
+Every code that opens nothing gets one not-found page, the same bytes whoever asks."""
 
 import logging
 import math
@@ -18,11 +17,11 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from rest_framework.throttling import SimpleRateThrottle
 
-from accounts.login_guard import client_address
+from accounts.security import AtomicRateThrottle, client_address
 from invites import codes
 from invites.joining import invite_code_resolve, space_join_with_code
+from invites.policies import InvitePolicy
 from spaces.access import space_role_of
 from spaces.dynamodb import short_reason
 from spaces.exceptions import AlreadyMember, DynamoUnavailable, InvalidInviteCode, InviteCodeUnavailable
@@ -33,10 +32,9 @@ logger = logging.getLogger("web")
 
 JOINED = "joined"
 ALREADY_MEMBER = "member"
-UNAVAILABLE_RETRY_AFTER = 5
 
 
-class JoinPageThrottle(SimpleRateThrottle):
+class JoinPageThrottle(AtomicRateThrottle):
     scope = "join_page"
 
     def get_rate(self) -> str:
@@ -48,10 +46,8 @@ class JoinPageThrottle(SimpleRateThrottle):
 
 def _page(template: str, status: int, context: dict[str, Any] | None = None, retry_after: int = 0) -> HttpResponse:
     # No request context: nothing about the visitor (user, CSRF token) can make two of these differ.
-    response = HttpResponse(render_to_string(template, context), status=status)
-    if retry_after:
-        response["Retry-After"] = str(retry_after)
-    return response
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return HttpResponse(render_to_string(template, context), status=status, headers=headers)
 
 
 def _user_id(request: HttpRequest) -> str | None:
@@ -64,7 +60,7 @@ class JoinPageView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         throttle = JoinPageThrottle()
-        if not throttle.allow_request(request, None):  # type: ignore[arg-type]  # DRF's throttle, outside a DRF view
+        if not throttle.allow_request(request, None):  # DRF's throttle, outside a DRF view
             wait = max(1, math.ceil(throttle.wait() or 1))
             context = {"wait_seconds": wait, "wait_minutes": max(1, round(wait / 60))}
             return _page("web/throttled.html", 429, context, retry_after=wait)
@@ -74,7 +70,7 @@ class JoinPageView(View):
             return _page("web/not_found.html", 404)
         except (DynamoUnavailable, InviteCodeUnavailable) as exc:
             logger.warning("Join page unavailable: %s", short_reason(exc))
-            return _page("web/unavailable.html", 503, retry_after=UNAVAILABLE_RETRY_AFTER)
+            return _page("web/unavailable.html", 503, retry_after=5)
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
         user_id = _user_id(request)
@@ -100,6 +96,7 @@ def _invitation(request: HttpRequest, code: str, space: Space, *, outcome: str |
         "space_name": space.name or "this space",
         "description": space.description or "",
         "member_count": space_member_count(space=space),
+        "grants": InvitePolicy.of(space).role,  # the role the link gives
         "outcome": outcome,
         "join_path": path,
         "sign_in_url": f"{resolve_url(settings.LOGIN_URL)}?{urlencode({REDIRECT_FIELD_NAME: path}, safe='/')}",

@@ -8,7 +8,7 @@ from spaces.table import table_create_if_missing
 
 
 class Command(BaseCommand):
-    help = "Create the DynamoDB table (PK/SK, GSI1, on-demand) if it is missing and wait until it is active."
+    help = "Create the DynamoDB table (PK/SK, GSI1, on-demand) and its -security table if missing; wait until active."
 
     def handle(self, *args: Any, **options: Any) -> None:
         table_name = current_table()
@@ -16,7 +16,5 @@ class Command(BaseCommand):
             created = table_create_if_missing()
         except DynamoUnavailable as exc:
             raise CommandError(str(exc), returncode=2) from exc
-        if created:
-            self.stdout.write(f"Created table {table_name!r}; it is active.")
-        else:
-            self.stdout.write(f"Table {table_name!r} already exists; nothing to do.")
+        done = "Created table {!r}; it is active." if created else "Table {!r} already exists; nothing to do."
+        self.stdout.write(done.format(table_name))
