@@ -4,22 +4,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from api.params import NOT_FOUND, SPACE_ID_PARAMETER, caller_id, space_for_caller
-from api.serializers import (
-    InviteCodeSerializer,
-    InviteCodeStateSerializer,
-    InviteCodeWithPolicySerializer,
-    InvitePolicyChangeSerializer,
-    InvitePolicySerializer,
-    InvitePreviewSerializer,
-    JoinSerializer,
-    SpaceSerializer,
-    invite_code_body,
-    space_for_viewer,
-)
+from accounts.security import AtomicScopedRateThrottle
+from api import serializers as shapes
+from api.params import NOT_FOUND, SPACE_ID_PARAMETER, caller_id, space_for_caller, typed_code
 from invites import codes
 from invites.joining import invite_code_resolve, space_join_with_code
 from invites.policies import InvitePolicy, expiry_in, uses_of
@@ -30,10 +19,12 @@ from spaces.exceptions import InvalidInviteCode
 from spaces.models import ROLE_MEMBER
 from spaces.selectors import space_member_count
 
+CODE_PATTERN = f"^{codes.ACCEPTED_CODE_RE.pattern}$"
+
 
 class RegenerateInviteView(APIView):
     # Limited per user: every new code is a permanent claim.
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AtomicScopedRateThrottle]
     throttle_scope = "invite_regenerate"
 
     @property
@@ -48,10 +39,10 @@ class RegenerateInviteView(APIView):
         "and the answer has the guide's two fields; with a policy it adds `expires_at` and `max_uses`. "
         "Throttled per user (`THROTTLE_INVITE_REGENERATE`).",
         parameters=[SPACE_ID_PARAMETER, doc.retry_after(429)],
-        request=InvitePolicySerializer,
+        request=shapes.InvitePolicySerializer,
         responses={
             200: OpenApiResponse(
-                InviteCodeWithPolicySerializer, description="The guide's two fields; the policy fields with one."
+                shapes.InviteCodeWithPolicySerializer, description="The guide's two fields; the policy fields with one."
             ),
             400: doc.BAD_INPUT,
             401: doc.UNAUTHENTICATED,
@@ -62,17 +53,18 @@ class RegenerateInviteView(APIView):
         },
     )
     def post(self, request: Request, space_id: str) -> Response:
-        payload = InvitePolicySerializer(data=request.data or {})
+        payload = shapes.InvitePolicySerializer(data=request.data or {})
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        policy = InvitePolicy(expires_at=expiry_in(data.get("expires_in")), max_uses=data.get("max_uses"))
+        expires_at, role = expiry_in(data.get("expires_in")), data.get("role", ROLE_MEMBER)
+        policy = InvitePolicy(expires_at=expires_at, max_uses=data.get("max_uses"), role=role)
         space, role, user_id = space_for_caller(request, space_id)
         space_require_invite_manager(role=role)
         change = invite_code_regenerate(space_id=space.id, space=space, actor_id=user_id, source="api", policy=policy)
         # The code as stored: ours, or a rival regeneration's that won (just as fresh for this request).
         stored = InvitePolicy.of(change.space) if change.space else policy
-        shape = InviteCodeSerializer if stored.is_default else InviteCodeWithPolicySerializer
-        return Response(shape(invite_code_body(change.new_code or "", stored)).data)
+        shape = shapes.InviteCodeSerializer if stored.is_default else shapes.InviteCodeWithPolicySerializer
+        return Response(shape(shapes.invite_code_body(change.new_code or "", stored)).data)
 
     @extend_schema(
         operation_id="spaces_invite_partial_update",
@@ -81,9 +73,9 @@ class RegenerateInviteView(APIView):
         "`paused: true` stops the code until set back to false. A code that does not work answers exactly "
         "as a replaced one (join 400 `Invalid invite code`, preview 404).",
         parameters=[SPACE_ID_PARAMETER, doc.retry_after(429, 503)],
-        request=InvitePolicyChangeSerializer,
+        request=shapes.InvitePolicyChangeSerializer,
         responses={
-            200: InviteCodeStateSerializer,
+            200: shapes.InviteCodeStateSerializer,
             400: doc.BAD_INPUT,
             401: doc.UNAUTHENTICATED,
             403: doc.error("Only owners and admins can change invite codes."),
@@ -94,27 +86,27 @@ class RegenerateInviteView(APIView):
         },
     )
     def patch(self, request: Request, space_id: str) -> Response:
-        change = InvitePolicyChangeSerializer(data=request.data)
+        change = shapes.InvitePolicyChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         space, role, user_id = space_for_caller(request, space_id)
         space_require_invite_manager(role=role)
         updated = invite_code_policy_update(space_id=space.id, space=space, actor_id=user_id, **change.validated_data)
-        body = invite_code_body(updated.invite_code or "", InvitePolicy.of(updated), uses=uses_of(updated))
-        return Response(InviteCodeStateSerializer(body).data)
+        body = shapes.invite_code_body(updated.invite_code or "", InvitePolicy.of(updated), uses=uses_of(updated))
+        return Response(shapes.InviteCodeStateSerializer(body).data)
 
 
 class JoinView(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AtomicScopedRateThrottle]
     throttle_scope = "invite_join"
 
     @extend_schema(
         operation_id="spaces_join_create",
         summary="Join a space with an invite code",
         description="Case and surrounding white space of the code do not matter. Throttled per user.",
-        request=JoinSerializer,
+        request=shapes.JoinSerializer,
         parameters=[doc.retry_after(429, 503)],
         responses={
-            200: SpaceSerializer,
+            200: shapes.SpaceSerializer,
             400: OpenApiResponse(
                 doc.ValidationErrorSerializer,
                 description="`Invalid invite code` (unknown, stale or malformed), "
@@ -127,31 +119,28 @@ class JoinView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        payload = JoinSerializer(data=request.data)
+        payload = shapes.JoinSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         space = space_join_with_code(typed_code=payload.validated_data["invite_code"], user_id=caller_id(request))
-        shown = space_for_viewer(space, ROLE_MEMBER, member_count=space_member_count(space=space))
-        return Response(SpaceSerializer(shown).data)
+        role, count = InvitePolicy.of(space).role, space_member_count(space=space)
+        shown = shapes.space_for_viewer(space, role, member_count=count)
+        return Response(shapes.SpaceSerializer(shown).data)
 
 
 class InvitePreviewView(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AtomicScopedRateThrottle]
     throttle_scope = "invite_preview"
 
     @extend_schema(
         summary="Preview the space an invite code opens",
         parameters=[
             OpenApiParameter(
-                "code",
-                str,
-                OpenApiParameter.PATH,
-                pattern=f"^{codes.ACCEPTED_CODE_RE.pattern}$",
-                description="The invite code (any case).",
+                "code", str, OpenApiParameter.PATH, pattern=CODE_PATTERN, description="The invite code (any case)."
             ),
             doc.retry_after(429, 503),
         ],
         responses={
-            200: InvitePreviewSerializer,
+            200: shapes.InvitePreviewSerializer,
             400: doc.error("Invalid invite code (malformed)."),
             401: doc.UNAUTHENTICATED,
             404: doc.error("Invite code not found (unknown, or replaced by a newer code)."),
@@ -160,13 +149,10 @@ class InvitePreviewView(APIView):
         },
     )
     def get(self, request: Request, code: str) -> Response:
-        try:
-            codes.normalize_typed_code(code)
-        except codes.MalformedCode:
-            raise InvalidInviteCode() from None
+        typed_code(code)  # a malformed code is a 400, an unknown one a 404
         try:
             space, membership = invite_code_resolve(typed_code=code, user_id=caller_id(request))
         except InvalidInviteCode:
             raise NotFound("Invite code not found") from None
         preview = {"space": space, "member_count": space_member_count(space=space), "is_member": membership is not None}
-        return Response(InvitePreviewSerializer(preview).data)
+        return Response(shapes.InvitePreviewSerializer(preview).data)

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from invites.policies import MAX_EXPIRES_IN_SECONDS, MAX_USES, InvitePolicy, expires_at_iso, uses_of
-from spaces.models import DEFAULT_SPACE_TYPE, ROLE_OWNER, ROLES, Membership, Space
+from spaces.models import DEFAULT_SPACE_TYPE, ROLE_OWNER, ROLES_CODES_GRANT, ROLES_OWNERS_GIVE, Space
 
 
 class StrictCharField(serializers.CharField):
@@ -44,6 +44,14 @@ class SpaceListQuerySerializer(serializers.Serializer[Any]):
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
 
 
+class PeopleQuerySerializer(SpaceListQuerySerializer):
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
+
+
+class MemberListQuerySerializer(PeopleQuerySerializer):
+    code = serializers.CharField(required=False, trim_whitespace=False, help_text="Those who joined with it.")
+
+
 class JoinSerializer(serializers.Serializer[Any]):
     # Any text: the engine normalises what a user typed; a malformed code is "Invalid invite code".
     invite_code = StrictCharField(allow_blank=True, trim_whitespace=False, help_text="The code as the user typed it.")
@@ -51,19 +59,17 @@ class JoinSerializer(serializers.Serializer[Any]):
 
 def space_for_viewer(space: Space, role: str | None, member_count: int | None = None) -> dict[str, Any]:
     """A space as one caller sees it: members see the code and its policy (the guide's FAQ), nobody else ever does."""
-    policy = InvitePolicy.of(space) if role is not None and space.invite_code else None
-    return {
+    code = space.invite_code if role is not None else None
+    policy = invite_code_body(code, InvitePolicy.of(space), uses_of(space)) if code else {}
+    shown = {f"invite_{name}": policy.get(name) for name in ("expires_at", "max_uses", "uses", "paused", "role")}
+    return shown | {
         "space": space,
         "role": role,
         "member_count": member_count,
         "is_owner": role == ROLE_OWNER,
         "is_public": bool(space.is_public),
         "description": space.description or "",
-        "invite_code": space.invite_code if role is not None else None,
-        "invite_expires_at": expires_at_iso(policy.expires_at) if policy else None,
-        "invite_max_uses": policy.max_uses if policy else None,
-        "invite_uses": uses_of(space) if policy else None,
-        "invite_paused": policy.paused if policy else None,
+        "invite_code": code,
     }
 
 
@@ -87,20 +93,19 @@ class SpaceSummarySerializer(serializers.Serializer[Any]):
     )
 
 
+def _members_only(field: type[serializers.Field[Any, Any, Any, Any]], source: str, text: str) -> Any:
+    return field(source=source, allow_null=True, help_text=f"Members only: {text}")
+
+
 class SpaceSerializer(SpaceSummarySerializer):
     memberCount = serializers.IntegerField(source="member_count")
-    inviteExpiresAt = serializers.CharField(
-        source="invite_expires_at", allow_null=True, help_text="Members only: when the code stops working (ISO 8601)."
+    inviteExpiresAt = _members_only(
+        serializers.CharField, "invite_expires_at", "when the code stops working (ISO 8601)."
     )
-    inviteMaxUses = serializers.IntegerField(
-        source="invite_max_uses", allow_null=True, help_text="Members only: joins the code allows; null: no limit."
-    )
-    inviteUses = serializers.IntegerField(
-        source="invite_uses", allow_null=True, help_text="Members only: joins with the code while it has a limit."
-    )
-    invitePaused = serializers.BooleanField(
-        source="invite_paused", allow_null=True, help_text="Members only: a paused code lets nobody in."
-    )
+    inviteMaxUses = _members_only(serializers.IntegerField, "invite_max_uses", "joins the code allows; null: no limit.")
+    inviteUses = _members_only(serializers.IntegerField, "invite_uses", "joins with the code while it has a limit.")
+    invitePaused = _members_only(serializers.BooleanField, "invite_paused", "a paused code lets nobody in.")
+    inviteRole = _members_only(serializers.CharField, "invite_role", "the role a join with the code gets.")
 
 
 @extend_schema_serializer(many=False)  # a page object, which drf-spectacular would wrap in an array for a list
@@ -117,8 +122,48 @@ class MemberSerializer(serializers.Serializer[Any]):
     joinedAt = serializers.CharField(source="joined_at", allow_null=True)
 
 
-class MemberListSerializer(serializers.Serializer[Any]):
-    results = MemberSerializer(many=True)
+class MemberWithProvenanceSerializer(MemberSerializer):
+    """Owners and admins also see how each came in: the code and who set it (null: unknown)."""
+
+    inviteCode = serializers.CharField(source="joined_with", allow_null=True, required=False)
+    codeSetBy = serializers.CharField(source="code_set_by", allow_null=True, required=False)
+
+
+@extend_schema_serializer(many=False)
+class MemberPageSerializer(serializers.Serializer[Any]):
+    results = MemberWithProvenanceSerializer(many=True)
+    nextCursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
+
+
+class BlockSerializer(serializers.Serializer[Any]):
+    userId = serializers.CharField(source="user_id")
+    blockedAt = serializers.CharField(source="blocked_at", allow_null=True)
+    blockedBy = serializers.CharField(source="blocked_by", allow_null=True)
+
+
+@extend_schema_serializer(many=False)
+class BlockPageSerializer(MemberPageSerializer):
+    results = BlockSerializer(many=True)  # type: ignore[assignment]
+
+
+class RoleSerializer(serializers.Serializer[Any]):
+    role = serializers.ChoiceField(choices=ROLES_OWNERS_GIVE)
+
+
+class OwnerSerializer(serializers.Serializer[Any]):
+    userId = StrictCharField(source="user_id", max_length=64, help_text="A member, who becomes the owner.")
+
+
+class CleanupSerializer(serializers.Serializer[Any]):
+    code = StrictCharField(trim_whitespace=False)
+    block = StrictBooleanField(required=False, default=False)
+
+
+class CleanupReportSerializer(serializers.Serializer[Any]):
+    removed = serializers.IntegerField()
+    blocked = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    complete = serializers.BooleanField()
 
 
 class InviteCodeSerializer(serializers.Serializer[Any]):
@@ -134,6 +179,7 @@ class InviteCodeWithPolicySerializer(InviteCodeSerializer):
     # Absent from the answer of a regeneration without a policy, which keeps the guide's two fields.
     expires_at = serializers.CharField(required=False, allow_null=True, help_text="ISO 8601; null: never.")
     max_uses = serializers.IntegerField(required=False, allow_null=True, help_text="null: no limit.")
+    role = serializers.CharField(required=False, help_text="The role a join with the code gets.")
 
 
 class InviteCodeStateSerializer(InviteCodeWithPolicySerializer):
@@ -145,16 +191,10 @@ class InviteCodeStateSerializer(InviteCodeWithPolicySerializer):
     paused = serializers.BooleanField()
 
 
-def invite_code_body(code: str, policy: InvitePolicy, uses: int | None = None) -> dict[str, object]:
+def invite_code_body(code: str, policy: InvitePolicy, uses: int | None = None) -> dict[str, Any]:
     """A code's fields, for any of the three serializers above (each picks its own)."""
-    return {
-        "invite_code": code,
-        "invite_url": f"{settings.INVITE_URL_BASE}{code}",
-        "expires_at": expires_at_iso(policy.expires_at),
-        "max_uses": policy.max_uses,
-        "uses": uses,
-        "paused": policy.paused,
-    }
+    body = dict(invite_code=code, invite_url=f"{settings.INVITE_URL_BASE}{code}", uses=uses, role=policy.role)
+    return body | dict(expires_at=expires_at_iso(policy.expires_at), max_uses=policy.max_uses, paused=policy.paused)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -166,23 +206,17 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def _bounded(low: int, high: int, text: str, null: str) -> StrictIntegerField:
+    help_text = f"{text} ({low} to {high}); null: {null}."
+    return StrictIntegerField(required=False, allow_null=True, min_value=low, max_value=high, help_text=help_text)
+
+
 class InvitePolicySerializer(serializers.Serializer[Any]):
     """Optional body of ``POST .../invite``: the new code's policy. No body: the guide's code."""
 
-    expires_in = StrictIntegerField(
-        required=False,
-        allow_null=True,
-        min_value=60,
-        max_value=MAX_EXPIRES_IN_SECONDS,
-        help_text=f"Seconds from now until the code stops working (60 to {MAX_EXPIRES_IN_SECONDS}); null: never.",
-    )
-    max_uses = StrictIntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_USES,
-        help_text=f"Joins the code allows (1 to {MAX_USES}); null: no limit.",
-    )
+    expires_in = _bounded(60, MAX_EXPIRES_IN_SECONDS, "Seconds from now until the code stops working", "never")
+    max_uses = _bounded(1, MAX_USES, "Joins the code allows", "no limit")
+    role = serializers.ChoiceField(choices=ROLES_CODES_GRANT, required=False, help_text="What a join gets (member).")
 
 
 class InvitePolicyChangeSerializer(InvitePolicySerializer):
@@ -192,14 +226,8 @@ class InvitePolicyChangeSerializer(InvitePolicySerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
-            raise serializers.ValidationError("Give at least one of expires_in, max_uses, paused.")
+            raise serializers.ValidationError("Give at least one of expires_in, max_uses, paused, role.")
         return attrs
-
-
-def members_in_display_order(members: list[Membership]) -> list[Membership]:
-    """Owner first, then admins, members, viewers; each group by joining time."""
-    rank = {role: index for index, role in enumerate(ROLES)}
-    return sorted(members, key=lambda m: (rank.get(m.role, len(ROLES)), m.joined_at or "", m.user_id))
 
 
 class InvitePreviewSerializer(serializers.Serializer[Any]):

@@ -9,6 +9,7 @@ from rest_framework.routers import SimpleRouter
 
 from api.auth import TokenObtainView, TokenRefreshAccessView
 from api.invites import InvitePreviewView, JoinView, RegenerateInviteView
+from api.members import BlocksView, BlockView, CleanupView, MembersView, MemberView, OwnerView
 from api.spaces import SpaceViewSet
 
 # Who may read the OpenAPI schema and Swagger UI (API_DOCS): everyone, or staff signed in to the admin.
@@ -27,6 +28,12 @@ urlpatterns = [
     re_path(r"^spaces/join/?$", JoinView.as_view(), name="space-join"),
     re_path(r"^spaces/(?P<space_id>[^/]+)/invite/?$", RegenerateInviteView.as_view(), name="space-invite"),
     re_path(r"^invites/(?P<code>[^/]+)/?$", InvitePreviewView.as_view(), name="invite-preview"),
+    re_path(r"^spaces/(?P<space_id>[^/]+)/members/?$", MembersView.as_view(), name="space-members"),
+    re_path(r"^spaces/(?P<space_id>[^/]+)/members/cleanup/?$", CleanupView.as_view(), name="space-members-cleanup"),
+    re_path(r"^spaces/(?P<space_id>[^/]+)/members/(?P<user_id>[^/]+)/?$", MemberView.as_view(), name="space-member"),
+    re_path(r"^spaces/(?P<space_id>[^/]+)/owner/?$", OwnerView.as_view(), name="space-owner"),
+    re_path(r"^spaces/(?P<space_id>[^/]+)/blocks/?$", BlocksView.as_view(), name="space-blocks"),
+    re_path(r"^spaces/(?P<space_id>[^/]+)/blocks/(?P<user_id>[^/]+)/?$", BlockView.as_view(), name="space-block"),
     *router.urls,
 ]
 if access := DOCS_ACCESS.get(settings.API_DOCS):

@@ -7,39 +7,30 @@ from django.conf import settings
 from pynamodb.exceptions import DoesNotExist
 
 from invites import codes
-from invites.policies import code_works, join_requirements, now_epoch
+from invites.policies import InvitePolicy, code_works, join_requirements, now_epoch
 from invites.services import holds, space_from
 from spaces import keys
 from spaces.dynamodb import get_many, translate_unreachable
-from spaces.exceptions import AlreadyMember, InvalidInviteCode, InviteCodeUnavailable
-from spaces.models import ROLE_MEMBER, CodeClaim, InviteMapping, Membership, Space, utc_now_iso
+from spaces.exceptions import AlreadyMember, Blocked, InvalidInviteCode, InviteCodeUnavailable
+from spaces.models import Block, CodeClaim, InviteMapping, Membership, Space, utc_now_iso
 from spaces.services import add_membership_to
 from spaces.transactions import Transaction, TransactionCancelled
 
 logger = logging.getLogger("invites")
 
 
-def _claimed_space_id(code: str) -> str | None:
-    try:
-        return CodeClaim.get(*CodeClaim.key(code), consistent_read=True).space_id
-    except DoesNotExist:
-        return None
-
-
-def _legacy_candidate_space_ids(code: str) -> Iterable[str]:
-    """Spaces the earlier system's mappings name for ``code`` as typed, upper and lower case (lazily: one Query)."""
-    for variant in dict.fromkeys((code, code.upper(), code.lower())):
-        for mapping in InviteMapping.query(keys.invite_pk(variant)):
-            yield mapping.space_id
-
-
 def _candidate_space_ids(code: str) -> Iterable[str]:
-    """Where ``code`` may lead: its claim's space, then legacy mappings (whatever the flag: another
-    writer of the guide's layout claims nothing). A candidate must still hold the code."""
-    claimed = _claimed_space_id(code)
+    """Where ``code`` may lead (lazily): its claim's space, then the spaces legacy mappings name for it as typed, in
+    upper and lower case (whatever the flag: another writer of the guide's layout claims nothing). A candidate must
+    still hold the code."""
+    try:
+        claimed: str | None = CodeClaim.get(*CodeClaim.key(code), consistent_read=True).space_id
+    except DoesNotExist:
+        claimed = None
     if claimed is not None:
         yield claimed
-    yield from (space_id for space_id in _legacy_candidate_space_ids(code) if space_id != claimed)
+    for variant in dict.fromkeys((code, code.upper(), code.lower())):
+        yield from (m.space_id for m in InviteMapping.query(keys.invite_pk(variant)) if m.space_id != claimed)
 
 
 def invite_code_resolve(*, typed_code: str, user_id: str | None = None) -> tuple[Space, Membership | None]:
@@ -47,13 +38,12 @@ def invite_code_resolve(*, typed_code: str, user_id: str | None = None) -> tuple
     code = _normalized(typed_code)
     with translate_unreachable():
         for space_id in _candidate_space_ids(code):
-            space_key = Space.key(space_id)
-            member_key = Membership.key(space_id, user_id) if user_id else None
-            found = get_many([space_key, member_key] if member_key else [space_key])
+            space_key, member_key = Space.key(space_id), Membership.key(space_id, user_id or "")
+            found = get_many([space_key, member_key] if user_id else [space_key])
             space = space_from(found.get(space_key))
             if space is None or not _opens(space, code):
                 continue  # gone, stale (the space holds another code now), expired, used up or paused
-            raw_member = found.get(member_key) if member_key else None
+            raw_member = found.get(member_key)  # absent without a user: not read
             return space, Membership.from_raw_data(raw_member) if raw_member else None
     raise InvalidInviteCode()
 
@@ -83,8 +73,9 @@ def _opens(space: Space, code: str) -> bool:
 
 
 def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
-    """Join as a member: the claim, the space, one transaction (while the space holds the code, is not the
-    caller's, and the code's policy allows it; the member count moves with it)."""
+    """Join with the role the code grants: the claim, the space, one transaction (while the space holds the code,
+    is not the caller's, the caller is not blocked and the code's policy allows it; the member count moves with
+    it). The membership records the code and who set it."""
     code = _normalized(typed_code)
     with translate_unreachable():
         space = _space_holding(code)
@@ -93,15 +84,12 @@ def space_join_with_code(*, typed_code: str, user_id: str) -> Space:
                 raise AlreadyMember()
             policy_condition, policy_actions_ = join_requirements(space, now_epoch())
             tx = Transaction()
-            count = add_membership_to(
-                tx,
-                Membership.build(space.id, user_id, ROLE_MEMBER, utc_now_iso()),
-                space,
-                space_condition=holds(space.invite_code)
-                & (Space.owner_id.does_not_exist() | (Space.owner_id != user_id))
-                & policy_condition,
-                space_actions=policy_actions_,
-            )
+            tx.check("block", Block(*Block.key(space.id, user_id)), Block.pk.does_not_exist())
+            joining = Membership.build(space.id, user_id, InvitePolicy.of(space).role, utc_now_iso())
+            joining.joined_with, joining.code_set_by = space.invite_code, space.invite_set_by
+            not_owner = Space.owner_id.does_not_exist() | (Space.owner_id != user_id)
+            condition = holds(space.invite_code) & not_owner & policy_condition
+            count = add_membership_to(tx, joining, space, space_condition=condition, space_actions=policy_actions_)
             try:
                 tx.commit()
             except TransactionCancelled as cancelled:
@@ -117,6 +105,8 @@ def _space_after_refused_join(cancelled: TransactionCancelled, space: Space) -> 
     """Why a join was refused: raise what the caller must hear, or return the space as it is now."""
     if cancelled.failed("membership"):
         raise AlreadyMember() from None
+    if cancelled.failed("block"):
+        raise Blocked() from None
     if not cancelled.failed("space"):
         raise cancelled
     current = space_from(cancelled.old_item("space"))

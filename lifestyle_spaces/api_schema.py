@@ -39,13 +39,8 @@ def responses(described: dict[int, Any]) -> dict[int, Any]:
 
 
 def retry_after(*statuses: int) -> OpenApiParameter:
-    return OpenApiParameter(
-        "Retry-After",
-        OpenApiTypes.INT,
-        OpenApiParameter.HEADER,
-        description="Seconds to wait before retrying.",
-        response=list(statuses),
-    )
+    text = "Seconds to wait before retrying."
+    return OpenApiParameter("Retry-After", OpenApiTypes.INT, "header", description=text, response=list(statuses))
 
 
 def strip_trailing_slashes(endpoints: list[tuple[Any, ...]], **_: Any) -> list[tuple[Any, ...]]:

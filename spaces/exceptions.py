@@ -33,6 +33,26 @@ class AlreadyMember(DomainError):
         super().__init__("You are already a member of this space")
 
 
+class Blocked(InvalidInviteCode):
+    """The user is blocked from the space the code opens (the join page shows it as an invalid code)."""
+
+    def __str__(self) -> str:
+        return "You cannot join this space"
+
+
+class NotAMember(DomainError):
+    def __init__(self, user_id: str, *, blocked: bool = False) -> None:
+        super().__init__(f"User {user_id} is not {'blocked in' if blocked else 'a member of'} this space")
+
+
+class MemberConflict(DomainError):
+    """The change contradicts the space as it is (the owner leaving, a role changed meanwhile)."""
+
+
+class InvalidMemberChange(DomainError):
+    """A change that can never apply (your own id where it is not allowed, an unknown role)."""
+
+
 class NoInviteCode(DomainError):
     """The space has no code whose policy could be changed (regenerate to give it one)."""
 
@@ -43,16 +63,3 @@ class NoInviteCode(DomainError):
 
 class InviteCodeUnavailable(DomainError):
     """No fresh code could be claimed within the attempt budget (practically never)."""
-
-
-__all__ = [
-    "AlreadyMember",
-    "DomainError",
-    "DynamoBusy",
-    "DynamoUnavailable",
-    "InvalidInviteCode",
-    "InviteCodeUnavailable",
-    "NoInviteCode",
-    "NotAllowed",
-    "SpaceNotFound",
-]

@@ -5,8 +5,7 @@ import secrets
 import time
 import uuid
 
-# Ids the earlier system may have written are opaque strings; anything we build
-# a key from is held to this shape first.
+# Ids the earlier system wrote are opaque strings: anything we build a key from is held to this shape first.
 SPACE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -1,22 +1,10 @@
-"""Every key format of the single table, in one place.
-
-The first four are the layout of the earlier system (the guide); tables it
-wrote must keep working, so they never change. ``CODE#`` and ``TABLEFLAG#``
-are ours: see the README's item layout.
-
-=======================  ====================  ===============================
-PK                       SK                    item
-=======================  ====================  ===============================
-SPACE#<space_id>         METADATA              the space
-SPACE#<space_id>         MEMBER#<user_id>      a membership (GSI1: USER#/SPACE#)
-INVITE#<code>            SPACE#<space_id>      the guide's code -> space mapping
-CODE#<CODE>              CLAIM                 uniqueness claim of a code (ours)
-TABLEFLAG#<name>         FLAG                  one-off table facts (ours)
-=======================  ====================  ===============================
-"""
+"""Every key format of the single table, in one place (the README's item layout lists them). ``SPACE#``,
+``MEMBER#`` and ``INVITE#`` are the earlier system's (the guide): tables it wrote must keep working, so they never
+change. ``BLOCK#``, ``CODE#`` and ``TABLEFLAG#`` are ours."""
 
 SPACE_PREFIX = "SPACE#"
 MEMBER_PREFIX = "MEMBER#"
+BLOCK_PREFIX = "BLOCK#"
 USER_PREFIX = "USER#"
 INVITE_PREFIX = "INVITE#"
 CODE_PREFIX = "CODE#"
@@ -38,6 +26,10 @@ def space_pk(space_id: str) -> str:
 
 def member_sk(user_id: str) -> str:
     return f"{MEMBER_PREFIX}{user_id}"
+
+
+def block_sk(user_id: str) -> str:
+    return f"{BLOCK_PREFIX}{user_id}"
 
 
 def user_gsi1pk(user_id: str) -> str:

@@ -1,18 +1,10 @@
-"""PynamoDB models: the single table's item layout, stated once.
-
-Attribute names are those the earlier system wrote (the guide), so its tables
-keep working. No business logic: conditional writes live in the services.
-"""
+"""PynamoDB models: the single table's item layout, stated once (no business logic: that lives in the services).
+Attribute names are those the earlier system wrote (the guide), so its tables keep working."""
 
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from pynamodb.attributes import (
-    BooleanAttribute,
-    MapAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-)
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from spaces import keys
@@ -23,9 +15,10 @@ ROLE_ADMIN = "admin"
 ROLE_MEMBER = "member"
 ROLE_VIEWER = "viewer"
 ROLES = (ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER)
+ROLES_OWNERS_GIVE = (ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER)
+ROLES_CODES_GRANT = (ROLE_MEMBER, ROLE_VIEWER)
 ROLES_THAT_MANAGE_INVITES = frozenset({ROLE_OWNER, ROLE_ADMIN})
-# What a space without a ``type`` is (the earlier system's items may lack one).
-DEFAULT_SPACE_TYPE = "workspace"
+DEFAULT_SPACE_TYPE = "workspace"  # what a space without a ``type`` is (the earlier system's items may lack one)
 
 
 def utc_now_iso() -> str:
@@ -55,6 +48,9 @@ class Space(TableItem):
     invite_max_uses = NumberAttribute(null=True)
     invite_uses = NumberAttribute(null=True)  # joins with the code, counted while it has a limit
     invite_paused = BooleanAttribute(null=True)
+    invite_role = UnicodeAttribute(null=True)  # the role the code grants; absent: member
+    # Who set the code: the user who regenerated it, else the source that assigned it (provenance of joins).
+    invite_set_by = UnicodeAttribute(null=True)
 
     @classmethod
     def key(cls, space_id: str) -> tuple[str, str]:
@@ -83,6 +79,9 @@ class Membership(TableItem):
     user_id = UnicodeAttribute()
     role = UnicodeAttribute()
     joined_at = UnicodeAttribute(null=True)
+    # Ours: how a join came in (the code, and who set it); absent for other memberships and older joins.
+    joined_with = UnicodeAttribute(null=True)
+    code_set_by = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute(attr_name="GSI1PK", null=True)
     gsi1sk = UnicodeAttribute(attr_name="GSI1SK", null=True)
 
@@ -95,19 +94,29 @@ class Membership(TableItem):
     @classmethod
     def build(cls, space_id: str, user_id: str, role: str, joined_at: str) -> Self:
         pk, sk = cls.key(space_id, user_id)
-        return cls(
-            pk,
-            sk,
-            user_id=user_id,
-            role=role,
-            joined_at=joined_at,
-            gsi1pk=keys.user_gsi1pk(user_id),
-            gsi1sk=keys.space_pk(space_id),
-        )
+        gsi1pk, gsi1sk = keys.user_gsi1pk(user_id), keys.space_pk(space_id)
+        return cls(pk, sk, user_id=user_id, role=role, joined_at=joined_at, gsi1pk=gsi1pk, gsi1sk=gsi1sk)
 
     @property
     def space_id(self) -> str:
         return keys.strip_prefix(self.pk, keys.SPACE_PREFIX)
+
+
+class Block(TableItem):
+    """``SPACE#<space_id> / BLOCK#<user_id>``: a user who may not join the space (no GSI1: not a membership)."""
+
+    user_id = UnicodeAttribute()
+    blocked_at = UnicodeAttribute(null=True)
+    blocked_by = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, space_id: str, user_id: str) -> tuple[str, str]:
+        return keys.space_pk(space_id), keys.block_sk(user_id)
+
+    @classmethod
+    def build(cls, space_id: str, user_id: str, blocked_by: str | None) -> Self:
+        pk, sk = cls.key(space_id, user_id)
+        return cls(pk, sk, user_id=user_id, blocked_at=utc_now_iso(), blocked_by=blocked_by)
 
 
 class InviteMapping(TableItem):
@@ -131,10 +140,7 @@ class InviteMapping(TableItem):
 
 
 class CodeClaim(TableItem):
-    """``CODE#<CODE> / CLAIM``: who holds a code, put only if absent (unique by construction).
-
-    Never deleted, so a code is never issued twice: an old link never leads into another space.
-    """
+    """``CODE#<CODE> / CLAIM``: who holds a code; put only if absent and never deleted, so no code is issued twice."""
 
     space_id = UnicodeAttribute()
     code = UnicodeAttribute()  # exactly as the space stores it (legacy codes keep their case)

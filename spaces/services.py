@@ -41,24 +41,14 @@ def add_membership_to(
     space_condition: Condition | None = None,
     space_actions: Sequence[Action] = (),
 ) -> CountUpdate:
-    """Put ``membership`` (if absent) into ``tx`` and count it on ``space`` (if it exists, and ``space_condition``).
-
-    The actions are named ``"membership"`` and ``"space"``; ``space_actions``
-    join the count's update; the space's action returns the item as it is
-    when its condition fails.
-    """
+    """Put ``membership`` (if absent) into ``tx`` as ``"membership"`` and count it on ``space`` as ``"space"`` (if it
+    exists, and ``space_condition``; with ``space_actions``); a failed ``"space"`` returns the space as it is."""
     count = _count_plus_one(space)
     tx.put("membership", membership, condition=Membership.pk.does_not_exist())
     condition = Space.pk.exists() & count.condition
-    if space_condition is not None:
-        condition = condition & space_condition
-    tx.update(
-        "space",
-        Space(*Space.key(space.id)),
-        [count.action, *space_actions],
-        condition=condition,
-        return_old_on_failure=True,
-    )
+    condition = condition & space_condition if space_condition is not None else condition
+    item, actions = Space(*Space.key(space.id)), [count.action, *space_actions]
+    tx.update("space", item, actions, condition=condition, return_old_on_failure=True)
     return count
 
 
@@ -100,8 +90,7 @@ def space_membership_remove(*, space_id: str, user_id: str) -> bool:
             if counted:
                 tx.update("space", space, [Space.member_count.add(-1)], condition=Space.member_count.exists())
             else:
-                # No count to keep (a space the earlier system wrote, or one that is gone),
-                # as long as nobody stores one meanwhile.
+                # No count to keep (the earlier system's space, or a gone one) as long as nobody stores one.
                 tx.check("space", space, Space.member_count.does_not_exist())
             try:
                 tx.commit()

@@ -1,7 +1,5 @@
-"""A deleted user's memberships go with them (before the row is deleted: an outage refuses the deletion).
-
-Spaces they owned keep existing without an owner membership, reported at WARNING for an operator to hand over.
-"""
+"""A deleted user's memberships go with them (before the row is deleted: an outage refuses the deletion); spaces
+they owned keep existing without an owner membership, reported at WARNING for an operator to hand over."""
 
 import logging
 from typing import Any
@@ -23,12 +21,8 @@ def remove_memberships_of_deleted_user(sender: Any, instance: Any, **_: Any) -> 
             space_membership_remove(space_id=membership.space_id, user_id=user_id)
     except DynamoUnavailable as exc:
         raise UserDeletionBlocked(f"The memberships of user {user_id} could not be removed: {exc}") from exc
-    owned = sorted(m.space_id for m in memberships if m.role == ROLE_OWNER)
-    if owned:
+    if owned := sorted(m.space_id for m in memberships if m.role == ROLE_OWNER):
         logger.warning(
-            "User %s was deleted; %d space(s) they owned have no owner now: %s",
-            user_id,
-            len(owned),
-            ", ".join(owned),
+            "User %s was deleted; %d space(s) they owned have no owner now: %s", user_id, len(owned), ", ".join(owned)
         )
     logger.info("Removed the %d membership(s) of deleted user %s", len(memberships), user_id)

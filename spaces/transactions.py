@@ -1,13 +1,8 @@
 """One all-or-nothing write: ``TransactWriteItems`` with each action named by its role.
 
-PynamoDB's ``TransactWrite`` groups actions by kind, so DynamoDB's
-cancellation reasons (one per action, in request order) could only be matched
-by position; here actions keep their order and name, and a cancellation hands
-back its reasons by name (``cancelled.failed("claim")``), with the item as it
-was when ``return_old_on_failure`` asked for it. botocore retries a lost
-answer with the same ``ClientRequestToken`` (applied at most once); a
-cancellation made only of conflicts or throttling applied nothing, so it is
-retried here with jittered backoff, then :class:`~spaces.exceptions.DynamoBusy`.
+PynamoDB's ``TransactWrite`` groups actions by kind, so its cancellation reasons could only be matched by position;
+here a cancellation hands back its reasons by name (``cancelled.failed("claim")``), with the old item when asked.
+A cancellation made only of conflicts or throttling applied nothing: it is retried with jittered backoff.
 """
 
 import random
@@ -45,8 +40,7 @@ class Reason:
 
     code: str
     message: str | None = None
-    # The item as it was (ALL_OLD), when the action asked for it and the item existed.
-    old_item: dict[str, Any] | None = None
+    old_item: dict[str, Any] | None = None  # as it was (ALL_OLD), when the action asked for it and it existed
 
 
 class TransactionCancelled(Exception):
@@ -58,7 +52,6 @@ class TransactionCancelled(Exception):
         self.reasons = reasons
 
     def failed(self, name: ActionName) -> bool:
-        """True when the named action's condition was false."""
         reason = self.reasons.get(name)
         return reason is not None and reason.code == CONDITION_FAILED
 
@@ -78,21 +71,11 @@ class Transaction:
         self._names: list[ActionName] = []
         self._actions: list[dict[str, Any]] = []
 
-    def __len__(self) -> int:
-        return len(self._actions)
-
     def put(
-        self,
-        name: ActionName,
-        item: Model,
-        *,
-        condition: Condition | None = None,
-        return_old_on_failure: bool = False,
+        self, name: ActionName, item: Model, *, condition: Condition | None = None, return_old_on_failure: bool = False
     ) -> None:
-        params = item.get_save_kwargs_from_instance(
-            condition=condition, return_values_on_condition_failure=_all_old(return_old_on_failure)
-        )
-        self._add(name, constants.TRANSACT_PUT, params)
+        params = item.get_save_kwargs_from_instance(condition=condition)
+        self._add(name, constants.TRANSACT_PUT, params, return_old_on_failure)
 
     def update(
         self,
@@ -103,12 +86,8 @@ class Transaction:
         condition: Condition | None = None,
         return_old_on_failure: bool = False,
     ) -> None:
-        params = item.get_update_kwargs_from_instance(
-            actions=list(actions),
-            condition=condition,
-            return_values_on_condition_failure=_all_old(return_old_on_failure),
-        )
-        self._add(name, constants.TRANSACT_UPDATE, params)
+        params = item.get_update_kwargs_from_instance(actions=list(actions), condition=condition)
+        self._add(name, constants.TRANSACT_UPDATE, params, return_old_on_failure)
 
     def delete(self, name: ActionName, item: Model, *, condition: Condition | None = None) -> None:
         self._add(name, constants.TRANSACT_DELETE, item.get_delete_kwargs_from_instance(condition=condition))
@@ -118,16 +97,16 @@ class Transaction:
     ) -> None:
         """A condition on an item (only its key is used) that the transaction does not write."""
         # A ConditionCheck takes exactly what a DeleteItem takes: the key and the condition.
-        params = item.get_delete_kwargs_from_instance(
-            condition=condition, return_values_on_condition_failure=_all_old(return_old_on_failure)
-        )
-        self._add(name, constants.TRANSACT_CONDITION_CHECK, params)
+        params = item.get_delete_kwargs_from_instance(condition=condition)
+        self._add(name, constants.TRANSACT_CONDITION_CHECK, params, return_old_on_failure)
 
-    def _add(self, name: ActionName, kind: str, params: dict[str, Any]) -> None:
+    def _add(self, name: ActionName, kind: str, params: dict[str, Any], return_old: bool = False) -> None:
         if name in self._names:
             raise ValueError(f"two actions named {name!r} in one transaction")
         if len(self._actions) >= MAX_ACTIONS:
             raise ValueError(f"a transaction takes at most {MAX_ACTIONS} actions")
+        if return_old:
+            params[constants.RETURN_VALUES_ON_CONDITION_FAILURE] = constants.ALL_OLD
         self._names.append(name)
         self._actions.append({kind: params})
 
@@ -160,12 +139,5 @@ class Transaction:
     def _cancellation(self, exc: Exception) -> TransactionCancelled | None:
         if error_code(exc) != "TransactionCanceledException":
             return None
-        reasons: dict[ActionName, Reason] = {}
-        for name, reason in zip(self._names, getattr(exc, "cancellation_reasons", []), strict=False):
-            if reason is not None:
-                reasons[name] = Reason(reason.code, reason.message, reason.raw_item)
-        return TransactionCancelled(reasons)
-
-
-def _all_old(wanted: bool) -> str | None:
-    return constants.ALL_OLD if wanted else None
+        named = zip(self._names, getattr(exc, "cancellation_reasons", []), strict=False)
+        return TransactionCancelled({name: Reason(r.code, r.message, r.raw_item) for name, r in named if r is not None})

@@ -5,6 +5,8 @@ A regression (an extra read, a retry loop, a lookup per item) fails here.
 
 from __future__ import annotations
 
+import pytest
+
 from invites.services import space_create
 from tests.api_support import as_user, new_user_id
 from tests.legacy import put_legacy_space
@@ -117,6 +119,40 @@ def test_members_take_two_round_trips(api_client, space_people, dynamo_calls) ->
 
     assert api_client.get(f"/api/spaces/{space_people.space.id}/members").status_code == 200
     assert dict(dynamo_calls.calls) == {"BatchGetItem": 1, "Query": 1}
+
+
+@pytest.mark.parametrize("query", [{"limit": 2}, {"code": "ABCDEFGH"}])
+def test_a_members_page_takes_two_round_trips(api_client, space_people, dynamo_calls, query) -> None:
+    as_user(api_client, space_people.owner)
+    dynamo_calls.reset()
+
+    assert api_client.get(f"/api/spaces/{space_people.space.id}/members", query).status_code == 200
+    assert dict(dynamo_calls.calls) == {"BatchGetItem": 1, "Query": 1}
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "path", "body"),
+    [
+        ("owner", "delete", "/members/{member}", None),  # remove
+        ("owner", "delete", "/members/{member}?block=true", None),  # remove and block
+        ("viewer", "delete", "/members/me", None),  # leave
+        ("owner", "patch", "/members/{member}", {"role": "viewer"}),  # role change
+        ("admin", "put", "/blocks/{outsider}", None),  # block
+        ("owner", "post", "/owner", {"userId": "{admin}"}),  # hand ownership over
+    ],
+)
+def test_a_member_change_takes_one_read_and_one_transaction(
+    api_client, space_people, dynamo_calls, who, method, path, body
+) -> None:
+    names = {name: getattr(space_people, name) for name in ("member", "outsider", "admin")}
+    as_user(api_client, getattr(space_people, who))
+    dynamo_calls.reset()
+
+    url = f"/api/spaces/{space_people.space.id}{path.format(**names)}"
+    response = getattr(api_client, method)(url, {k: v.format(**names) for k, v in (body or {}).items()}, format="json")
+
+    assert response.status_code in (200, 204), response.json()
+    assert dict(dynamo_calls.calls) == {"BatchGetItem": 1, "TransactWriteItems": 1}
 
 
 def test_preview_takes_two_round_trips(api_client, space_people, dynamo_calls) -> None:

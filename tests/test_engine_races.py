@@ -16,9 +16,10 @@ from invites import assignment, joining
 from invites import services as engine
 from invites.audit import audit_invite_codes
 from invites.policies import InvitePolicy, expiry_in
-from spaces import keys
-from spaces.exceptions import InvalidInviteCode, SpaceNotFound
-from spaces.models import Space
+from spaces import keys, members
+from spaces.exceptions import Blocked, InvalidInviteCode, MemberConflict, NotAMember, SpaceNotFound
+from spaces.models import Membership, Space
+from spaces.selectors import space_with_memberships
 from spaces.services import space_membership_add, space_membership_remove
 from spaces.transactions import TransactionCancelled
 from tests.api_support import as_user
@@ -135,7 +136,7 @@ def test_removing_someone_who_is_not_a_member_changes_nothing(dynamo_table: Any)
 @pytest.mark.parametrize(
     ("ours", "rivals", "fields"),
     [
-        ({}, {"max_uses": 1, "expires_in": 600}, {"invite_code", "invite_url", "expires_at", "max_uses"}),
+        ({}, {"max_uses": 1, "expires_in": 600}, {"invite_code", "invite_url", "expires_at", "max_uses", "role"}),
         ({"max_uses": 1, "expires_in": 600}, {}, {"invite_code", "invite_url"}),
     ],
     ids=["plain-loses-to-policy", "policy-loses-to-plain"],
@@ -223,9 +224,85 @@ def test_a_join_is_refused_when_the_code_expires_between_its_read_and_its_write(
     dynamo_table: Any, client_events: Any
 ) -> None:
     space = engine.space_create(owner_id="owner", name="Expiring")
-    before_next_transaction(client_events, lambda: engine.invite_code_policy_update(space_id=space.id, expires_in=0))
+    # Expired at epoch second 1, not "now": a join that read the clock a second earlier must still be refused.
+    expire = lambda: Space(*Space.key(space.id)).update(actions=[Space.invite_expires_at.set(1)])  # noqa: E731
+    before_next_transaction(client_events, expire)
 
     with pytest.raises(InvalidInviteCode):
         joining.space_join_with_code(typed_code=space.invite_code, user_id="late")
 
     assert Space.get(*Space.key(space.id), consistent_read=True).member_count == 1
+
+
+# --- after the invite: blocks, removals and role changes ---------------------------------------------
+
+
+def _people(space_id: str, *user_ids: str) -> tuple[Space, dict[str, Any]]:
+    return space_with_memberships(space_id=space_id, user_ids=list(user_ids))
+
+
+def test_a_join_that_loses_to_a_block_is_refused(dynamo_table: Any, client_events: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Guarded")
+    read, found = _people(space.id, "owner", "late")
+    block = lambda: members.space_member_remove(  # noqa: E731
+        space=read, user_id="late", target=None, actor=members.Actor("owner", found["owner"]), block=True
+    )
+    before_next_transaction(client_events, block)
+
+    with pytest.raises(Blocked):
+        joining.space_join_with_code(typed_code=space.invite_code, user_id="late")
+
+    assert _member_roles(space.id) == {"owner": "owner"} and Space.get(*Space.key(space.id)).member_count == 1
+
+
+def test_a_block_that_loses_to_a_join_removes_the_newcomer_too(dynamo_table: Any, client_events: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Guarded")
+    read, found = _people(space.id, "owner", "early")
+    before_next_transaction(
+        client_events, lambda: joining.space_join_with_code(typed_code=space.invite_code, user_id="early")
+    )
+
+    members.space_member_remove(
+        space=read, user_id="early", target=None, actor=members.Actor("owner", found["owner"]), block=True
+    )
+
+    assert _member_roles(space.id) == {"owner": "owner"} and Space.get(*Space.key(space.id)).member_count == 1
+    assert any(item["SK"] == keys.block_sk("early") for item in scan_all())
+
+
+def test_a_removal_that_loses_to_a_role_change_is_a_conflict(dynamo_table: Any, client_events: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Roles")
+    space_membership_add(space_id=space.id, user_id="m", role="member")
+    read, found = _people(space.id, "owner", "m", "admin")
+    space_membership_add(space_id=space.id, user_id="admin", role="admin")
+    owner = members.Actor("owner", found["owner"])
+    before_next_transaction(
+        client_events,
+        lambda: members.space_member_role_set(space=read, user_id="m", target=found["m"], role="admin", actor=owner),
+    )
+    admin = members.Actor("admin", Membership.get(*Membership.key(space.id, "admin")))
+
+    with pytest.raises(MemberConflict):  # an admin may not remove an admin: the removal must not half-apply
+        members.space_member_remove(space=read, user_id="m", target=found["m"], actor=admin)
+
+    assert _member_roles(space.id)["m"] == "admin" and Space.get(*Space.key(space.id)).member_count == 3
+
+
+def test_a_role_change_that_loses_to_a_removal_is_not_found(dynamo_table: Any, client_events: Any) -> None:
+    space = engine.space_create(owner_id="owner", name="Roles")
+    space_membership_add(space_id=space.id, user_id="m", role="member")
+    read, found = _people(space.id, "owner", "m")
+    owner = members.Actor("owner", found["owner"])
+    before_next_transaction(
+        client_events, lambda: members.space_member_remove(space=read, user_id="m", target=found["m"], actor=owner)
+    )
+
+    with pytest.raises(NotAMember):
+        members.space_member_role_set(space=read, user_id="m", target=found["m"], role="viewer", actor=owner)
+
+    assert _member_roles(space.id) == {"owner": "owner"} and Space.get(*Space.key(space.id)).member_count == 1
+
+
+def _member_roles(space_id: str) -> dict[str, str]:
+    pk = keys.space_pk(space_id)
+    return {i["user_id"]: i["role"] for i in scan_all() if i["PK"] == pk and i["SK"].startswith(keys.MEMBER_PREFIX)}

@@ -49,7 +49,7 @@ def test_a_regeneration_with_a_policy_answers_it(api_client, space_people) -> No
         f"/api/spaces/{space_people.space.id}/invite", {"expires_in": 3600, "max_uses": 5}, format="json"
     ).json()
 
-    assert set(body) == {"invite_code", "invite_url", "expires_at", "max_uses"}
+    assert set(body) == {"invite_code", "invite_url", "expires_at", "max_uses", "role"}
     assert body["max_uses"] == 5
     space = stored(space_people.space.id)
     assert before + 3600 <= space.invite_expires_at <= int(time.time()) + 3600

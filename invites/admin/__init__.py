@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from invites.admin import changelist, detail, maintenance
+from invites.admin import changelist, detail, maintenance, members
 from invites.models import DynamoSpace
 
 admin.site.site_header = "Lifestyle Spaces administration"
@@ -51,4 +51,7 @@ class SpaceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin[Dyna
             route("<str:space_id>/regenerate/", detail.regenerate, "regenerate"),
             route("<str:space_id>/pause/", detail.pause, "pause"),
             route("<str:space_id>/change/", detail.space_detail, "change"),
+            route("<str:space_id>/members/<str:user_id>/remove/", members.member_remove, "member_remove"),
+            route("<str:space_id>/blocks/<str:user_id>/unblock/", members.unblock, "unblock"),
+            route("<str:space_id>/cleanup/", members.cleanup, "cleanup"),
         ]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format, time_format
 from django.utils.html import format_html
@@ -19,10 +20,10 @@ from django.utils.safestring import SafeString
 from pynamodb.exceptions import PynamoDBException
 
 from invites.models import DynamoSpace
-from invites.policies import InvitePolicy, now_epoch, uses_of
+from invites.policies import InvitePolicy, expires_at_iso, now_epoch, stopped_by, uses_of
 from invites.services import SpaceOutcome, Status
 from spaces.dynamodb import short_reason
-from spaces.exceptions import DynamoUnavailable
+from spaces.exceptions import DomainError, DynamoUnavailable, SpaceNotFound
 from spaces.models import Space
 
 if TYPE_CHECKING:
@@ -46,6 +47,20 @@ def report_failure(request: HttpRequest, exc: Exception) -> None:
     messages.error(request, f"DynamoDB {state}: {short_reason(exc)}")
 
 
+def write(request: HttpRequest, back: str, act: Callable[[], HttpResponse | None], failed: str) -> HttpResponse:
+    """Act; what goes wrong is a message (``failed``: what was not done), then back (a missing space: to the list)."""
+    try:
+        return act() or HttpResponseRedirect(back)
+    except SpaceNotFound as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(reverse("admin:invites_dynamospace_changelist"))
+    except DomainError as exc:
+        messages.error(request, f"{failed}: {exc}")
+    except DYNAMO_FAILURES as exc:
+        report_failure(request, exc)
+    return HttpResponseRedirect(back)
+
+
 def usernames(user_ids: Iterable[str | None]) -> dict[str, str]:
     """Usernames of the site's users behind user ids stored in DynamoDB (other ids are not users here)."""
     valid = {user_id for user_id in user_ids if user_id and USER_ID.fullmatch(user_id)}
@@ -66,15 +81,10 @@ def when(stored: str | None) -> SafeString:
 
 
 def policy_shown(space: Space, now: int | None = None) -> dict[str, Any]:
-    """A code's invite policy as the pages show it, and why it does not work now (as ``code_works`` decides)."""
-    policy, uses, now = InvitePolicy.of(space), uses_of(space), now_epoch() if now is None else now
-    expired = policy.expires_at is not None and policy.expires_at <= now
-    used_up = policy.max_uses is not None and uses >= policy.max_uses
-    stopped_by = [
-        why for why, stops in (("paused", policy.paused), ("expired", expired), ("used up", used_up)) if stops
-    ]
-    expires = when(datetime.fromtimestamp(policy.expires_at, UTC).isoformat()) if policy.expires_at is not None else ""
-    return dict(policy=policy, uses=uses, expires=expires, expired=expired, used_up=used_up, stopped_by=stopped_by)
+    """A code's invite policy as the pages show it, and why it does not work now."""
+    policy, stopped = InvitePolicy.of(space), stopped_by(space, now_epoch() if now is None else now)
+    expires = when(expires_at_iso(policy.expires_at))  # "" for never
+    return dict(policy=policy, uses=uses_of(space), expires=expires, stopped_by=stopped)
 
 
 def label(outcome: SpaceOutcome) -> str:

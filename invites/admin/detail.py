@@ -1,15 +1,14 @@
-"""One space: its page (fields, members, code, policy, admin history), its regenerate and pause buttons."""
+"""One space: its page (fields, members and blocked users, code, policy, admin history), its code's buttons."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -18,26 +17,12 @@ from invites import selectors
 from invites.admin import common
 from invites.models import DynamoSpace
 from invites.services import SpaceOutcome, Status, invite_code_policy_update, invite_code_regenerate
-from spaces.exceptions import DomainError, SpaceNotFound
-from spaces.models import DEFAULT_SPACE_TYPE, Space
-from spaces.selectors import space_get, space_members
+from spaces.exceptions import SpaceNotFound
+from spaces.models import DEFAULT_SPACE_TYPE
+from spaces.selectors import space_get, space_members, space_members_page
 
 if TYPE_CHECKING:
     from invites.admin import SpaceAdmin
-
-
-def _write(request: HttpRequest, space_id: str, back: str, act: Callable[[Space], HttpResponse | None]) -> HttpResponse:
-    """Read the space and act on it; what goes wrong is a message and a redirect (a missing space: to the list)."""
-    try:
-        return act(space_get(space_id=space_id)) or HttpResponseRedirect(back)
-    except SpaceNotFound as exc:
-        messages.error(request, str(exc))
-        return HttpResponseRedirect(reverse("admin:invites_dynamospace_changelist"))
-    except DomainError as exc:
-        messages.error(request, f"The invite code of space {space_id} was not changed: {exc}")
-    except common.DYNAMO_FAILURES as exc:
-        common.report_failure(request, exc)
-    return HttpResponseRedirect(back)
 
 
 @require_POST
@@ -47,7 +32,8 @@ def regenerate(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) 
     safe = url_has_allowed_host_and_scheme(wanted, {request.get_host()}, request.is_secure())
     back = wanted if wanted and safe else reverse("admin:invites_dynamospace_changelist")
 
-    def act(space: Space) -> HttpResponse | None:
+    def act() -> HttpResponse | None:
+        space = space_get(space_id=space_id)
         current = space.invite_code or None
         code_changed = (request.POST.get("expected_code", current or "") or None) != current  # since the caller saw it
         if code_changed or (current and request.POST.get("confirm") != "yes"):
@@ -66,7 +52,7 @@ def regenerate(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) 
         messages.success(request, f"The invite code of space {label} is now {outcome.new_code} ({was}).")
         return None
 
-    return _write(request, space_id, back, act)
+    return common.write(request, back, act, f"The invite code of space {space_id} was not changed")
 
 
 @require_POST
@@ -74,7 +60,8 @@ def pause(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> Ht
     """Pause (``paused=yes``) or unpause (``paused=no``) the code; nothing is lost, so it needs no confirmation."""
     paused = {"yes": True, "no": False}.get(request.POST.get("paused", ""))
 
-    def act(space: Space) -> None:
+    def act() -> None:
+        space = space_get(space_id=space_id)
         if paused is None:
             messages.error(request, "Say whether to pause the invite code (paused=yes) or unpause it (paused=no).")
         elif not space.invite_code:
@@ -92,7 +79,8 @@ def pause(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> Ht
             else:
                 messages.success(request, f"{text} works again.")
 
-    return _write(request, space_id, reverse("admin:invites_dynamospace_change", args=[space_id]), act)
+    back = reverse("admin:invites_dynamospace_change", args=[space_id])
+    return common.write(request, back, act, f"The invite code of space {space_id} was not changed")
 
 
 def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin) -> HttpResponse:
@@ -102,16 +90,20 @@ def space_detail(request: HttpRequest, space_id: str, *, model_admin: SpaceAdmin
     try:
         space = space_get(space_id=space_id)
         members, problems = space_members(space_id=space.id), selectors.code_problems(space=space)
+        blocked, more_blocked = space_members_page(space_id=space.id, limit=500, blocks=True)  # the API lists all
     except SpaceNotFound as exc:
         messages.error(request, str(exc))
         status = 404
     except common.DYNAMO_FAILURES as exc:
         common.report_failure(request, exc)
     else:
-        who = common.usernames([*(m.user_id for m in members), space.owner_id])
+        who = common.usernames([*(m.user_id for m in members), *(m.code_set_by for m in members), space.owner_id])
         people = [dict(membership=m, username=who.get(m.user_id, ""), joined=common.when(m.joined_at)) for m in members]
+        for person, m in zip(people, members, strict=True):  # who set the code they came in with, by name if a user
+            person["by"] = who.get(m.code_set_by or "", m.code_set_by)
         shown |= {"title": f"Space {space.name or space.id}", "original": space.name or space.id, "space": space}
         shown |= {"owner": who.get(space.owner_id, space.owner_id or ""), "members": people, "code_problems": problems}
+        shown |= {"blocked": [dict(block=b, at=common.when(b.blocked_at)) for b in blocked], "more": more_blocked}
         shown |= {"created": common.when(space.created_at), "updated": common.when(space.updated_at)}
         shown |= {"space_type": space.space_type or DEFAULT_SPACE_TYPE, "policy": common.policy_shown(space)}
     return common.render_page(request, model_admin, "change_form", status, **shown)
