@@ -211,7 +211,8 @@ def main(args: argparse.Namespace) -> Path:
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     env = {**os.environ, "DYNAMODB_HOST": server.endpoint_url, "DYNAMODB_TABLE": TABLE, "DJANGO_DEBUG": "1",
            "DATABASE_URL": f"sqlite:///{work}/db.sqlite3", "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "DJANGO_SETTINGS_MODULE": "lifestyle_spaces.settings"}  # fmt: skip
+           "AWS_SECRET_ACCESS_KEY": "bench", "DJANGO_SETTINGS_MODULE": "lifestyle_spaces.settings",
+           "DYNAMODB_READ_TIMEOUT": "60"}  # fmt: skip  # a starved emulator answered a scan page in over 4 x 5 s
     started = datetime.now(UTC)
     try:
         print(f"{started:%H:%M:%S} DynamoDB Local on {server.endpoint_url}; seeding {args.spaces:,} spaces", flush=True)

@@ -1,5 +1,4 @@
 """The audit: find (and with ``repair``, fix) every invite-code inconsistency; the command and the admin render it.
-
 The engine writes every change in one transaction: what the audit finds, other writers left."""
 
 import time

@@ -1,7 +1,5 @@
 """The backfill shared by ``manage.py backfill_invite_codes`` and the admin: one scan, its pages handed to the engine.
-
-Nothing records progress: the engine writes only a space still without a code, so a rerun is the resume.
-"""
+Nothing records progress: the engine writes only a space still without a code, so a rerun is the resume."""
 
 import dataclasses
 import threading
@@ -86,11 +84,9 @@ def backfill_missing_codes(
     actor_id: str | None = None,
     source: str = "backfill",
 ) -> BackfillSummary:
-    """Give every space without a code one (``replace_legacy_codes``: a new code to each legacy-format one).
-
-    After ``deadline`` (a ``time.monotonic()`` value) no new chunk starts; ``on_page`` hears (spaces, items read)
-    per page. Raises :class:`DynamoUnavailable` when DynamoDB cannot be reached.
-    """
+    """Give every space without a code one (``replace_legacy_codes``: a new code to each legacy-format one). After
+    ``deadline`` (a ``time.monotonic()`` value) no new chunk starts; ``on_page`` hears (spaces, items read) per page.
+    Raises :class:`DynamoUnavailable` when DynamoDB cannot be reached."""
     started = time.monotonic()
     summary = BackfillSummary(dry_run=dry_run, replace_legacy_codes=replace_legacy_codes)
     emit = _tally(summary, keep_outcomes, on_outcome)
@@ -154,7 +150,6 @@ def _worker(
                 emit(SpaceOutcome(space.id, Status.WOULD_UPDATE, old_code=space.invite_code, name=space.name or ""))
         elif summary.replace_legacy_codes:
             for space in chunk:
-                old, name = space.invite_code, space.name or ""
                 pace(WRITES_PER_SPACE + 1)
                 try:  # switches the space only from ``old``, the code the scan read: a lost race is skipped
                     outcome = engine.invite_code_regenerate(space_id=space.id, space=space, **engine_args)
@@ -162,7 +157,7 @@ def _worker(
                     raise
                 except Exception as exc:  # reported per space, the run goes on
                     outcome = SpaceOutcome(space.id, Status.FAILED, error=short_reason(exc))
-                emit(dataclasses.replace(outcome, old_code=old, name=name))
+                emit(dataclasses.replace(outcome, old_code=space.invite_code, name=space.name or ""))
         elif chunk:
             pace(WRITES_PER_SPACE * len(chunk))
             names = {space.id: space.name or "" for space in chunk}

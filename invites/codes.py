@@ -12,8 +12,7 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 
 NEW_CODE_RE = re.compile(rf"[{ALPHABET}]{{{CODE_LENGTH}}}")
-# What the earlier system may have stored: secrets.token_urlsafe() output or
-# hex, in any case. Anything else is refused before a key is built from it.
+# What the earlier system may have stored: token_urlsafe() or hex, any case; the rest is refused before a key is built.
 ACCEPTED_CODE_RE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 
 
@@ -30,12 +29,8 @@ def is_new_format(code: str) -> bool:
 
 
 def normalize_typed_code(typed: str) -> str:
-    """What a user typed -> the text to look up; raises :class:`MalformedCode`.
-
-    Surrounding white space is dropped; case is kept here because lookups of
-    claims are case-insensitive anyway and legacy mappings are keyed by the
-    code exactly as stored.
-    """
+    """What a user typed -> the text to look up; raises :class:`MalformedCode`. Surrounding white space is dropped;
+    case is kept: lookups of claims are case-insensitive anyway, legacy mappings are keyed by the code as stored."""
     if not isinstance(typed, str):
         raise MalformedCode("an invite code is text")
     candidate = typed.strip()
@@ -50,11 +45,8 @@ def same_code(stored: str | None, typed: str) -> bool:
 
 
 def fingerprint(code: str | None) -> str:
-    """A short stand-in for a code in the web application's logs: the same code, the same fingerprint.
-
-    Keyed with the secret key, so that the 31^8 possible codes cannot be tried
-    against it offline; case-insensitive like the codes.
-    """
+    """A short stand-in for a code in the web application's logs: the same code, the same fingerprint. Keyed with
+    the secret key, so that the 31^8 possible codes cannot be tried against it offline; case-insensitive like codes."""
     if not code:
         return "(none)"
     digest = hmac.new(settings.SECRET_KEY.encode(), code.upper().encode(), hashlib.sha256).hexdigest()

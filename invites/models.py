@@ -7,8 +7,6 @@ from django.db import models
 
 
 class DynamoSpace(models.Model):
-    """A space as the admin sees it; the rows are in DynamoDB (``spaces.models.Space``)."""
-
     class Meta:
         managed = False  # no table: nothing is ever stored through this model
         default_permissions = ()

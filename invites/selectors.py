@@ -2,6 +2,7 @@
 holds one row more than it shows, or after ``MAX_SCAN_REQUESTS_PER_PAGE`` requests (a short page)."""
 
 import base64
+from contextlib import suppress
 from typing import Any, NamedTuple
 
 from pynamodb.exceptions import DoesNotExist
@@ -65,13 +66,11 @@ def space_search(*, query: str) -> tuple[list[Space], str]:
     if is_valid_space_id(query) and (found := spaces_by_id([query])):
         return list(found.values()), ""
     try:
-        return [invite_code_resolve(typed_code=query)[0]], ""
-    except InvalidInviteCode:
-        pass
-    try:
         code = codes.normalize_typed_code(query)
     except codes.MalformedCode:
         return [], f"No space has the id {query!r}, and it cannot be an invite code."
+    with suppress(InvalidInviteCode):
+        return [invite_code_resolve(typed_code=code)[0]], ""
     with translate_unreachable():
         try:
             claim = CodeClaim.get(*CodeClaim.key(code), consistent_read=True)

@@ -87,15 +87,10 @@ MIDDLEWARE = [
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'"],
+        **dict.fromkeys(("script-src", "connect-src", "font-src", "base-uri", "form-action"), ("'self'",)),
+        **dict.fromkeys(("object-src", "frame-ancestors"), ("'none'",)),
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "font-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
     }
 }
 
@@ -116,8 +111,8 @@ TEMPLATES = [
     }
 ]
 
-# Django's own tables (users, sessions, admin log); spaces live in DynamoDB.
-DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60)}
+# Django's own tables (users, sessions, admin log). No persistent connections: gevent would keep one per greenlet.
+DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -131,22 +126,6 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 
-
-def _cache_from_url(url: str) -> dict[str, object]:
-    """CACHE_URL's backend: shared by every worker (throttles, lockouts), so never per-process but in tests."""
-    parsed = urlparse(url)
-    if parsed.scheme in {"redis", "rediss"}:
-        timeout = env_number("CACHE_TIMEOUT", 1.0)  # short: a request must not hang on a dead Redis (/readyz says so)
-        options = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "OPTIONS": options}
-    backends = {"file": "filebased.FileBasedCache", "db": "db.DatabaseCache", "locmem": "locmem.LocMemCache"}
-    if parsed.scheme not in backends:
-        raise ImproperlyConfigured(f"CACHE_URL scheme {parsed.scheme!r} is not supported (redis, file, db, locmem)")
-    location = {"file": parsed.path, "db": parsed.netloc or "django_cache"}.get(parsed.scheme, parsed.netloc)
-    return {"BACKEND": f"django.core.cache.backends.{backends[parsed.scheme]}", "LOCATION": location}
-
-
-CACHES = {"default": _cache_from_url(os.environ.get("CACHE_URL", f"file://{BASE_DIR / '.run' / 'cache'}"))}
 
 # --- DynamoDB ---
 DYNAMODB_TABLE = os.environ.get("DYNAMODB_TABLE", "lifestyle-spaces")
@@ -185,6 +164,9 @@ BACKFILL_WORKERS = env_number("BACKFILL_WORKERS", 8)  # threads writing codes (d
 ADMIN_SPACES_PER_PAGE = env_number("ADMIN_SPACES_PER_PAGE", 50)
 ADMIN_BACKFILL_PER_REQUEST = env_number("ADMIN_BACKFILL_PER_REQUEST", 500)
 ADMIN_BACKFILL_SECONDS = env_number("ADMIN_BACKFILL_SECONDS", 4.0)
+# A clean-up after a leaked code (API and admin) removes about this many members and seconds per request.
+MEMBERS_CLEANUP_PER_REQUEST = env_number("MEMBERS_CLEANUP_PER_REQUEST", 2000)
+MEMBERS_CLEANUP_SECONDS = env_number("MEMBERS_CLEANUP_SECONDS", 4.0)
 
 # --- REST API: JSON in and out, stateless tokens ---
 API_MAX_BODY_BYTES = env_number("API_MAX_BODY_BYTES", 64 * 1024)  # larger bodies get 413 before they are read
@@ -201,6 +183,11 @@ REST_FRAMEWORK = {
         # Claims are permanent: creating spaces and regenerating codes grow the table for good.
         "space_create": os.environ.get("THROTTLE_SPACE_CREATE", "10/min"),
         "invite_regenerate": os.environ.get("THROTTLE_INVITE_REGENERATE", "10/min"),
+        # Removing, blocking, roles, ownership, clean-up: one rate, counted per endpoint.
+        **dict.fromkeys(
+            ("member_remove", "member_role", "owner_transfer", "member_block", "members_cleanup"),
+            os.environ.get("THROTTLE_MEMBER_CHANGES", "30/min"),
+        ),
     },
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of us that append to X-Forwarded-For (0: REMOTE_ADDR); unset, any client could vary it.
@@ -212,12 +199,10 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_number("JWT_REFRESH_DAYS", 7)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "USER_ID_FIELD": "id",
-    "USER_ID_CLAIM": "user_id",
-    "SIGNING_KEY": SECRET_KEY,
 }
 
-# Failed sign-ins: past either limit, passwords are not checked for the lockout time.
+# Failed sign-ins per username and per address in each fixed window of LOGIN_LOCKOUT_SECONDS; past either limit,
+# no password is checked until the window ends. Counted in the <DYNAMODB_TABLE>-security table (accounts.security).
 LOGIN_FAILURES_PER_USERNAME = env_number("LOGIN_FAILURES_PER_USERNAME", 5)
 LOGIN_FAILURES_PER_ADDRESS = env_number("LOGIN_FAILURES_PER_ADDRESS", 20)
 LOGIN_LOCKOUT_SECONDS = env_number("LOGIN_LOCKOUT_SECONDS", 900)
@@ -229,14 +214,16 @@ if API_DOCS not in {"public", "staff", "off"}:
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifestyle Spaces API",
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    **dict.fromkeys(("SWAGGER_UI_DIST", "SWAGGER_UI_FAVICON_HREF", "REDOC_DIST"), "SIDECAR"),
     "DESCRIPTION": "Spaces, invite codes and joining.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["lifestyle_spaces.api_schema.strip_trailing_slashes"],
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "spaces.models.ROLES_OWNERS_GIVE",
+        "CodeRoleEnum": "spaces.models.ROLES_CODES_GRANT",
+    },
 }
 
 READINESS_TIMEOUT = env_number("READINESS_TIMEOUT", 1.0)  # /readyz: one attempt, no retries
@@ -270,6 +257,7 @@ LOGGING = {
         "request_id": {"()": "operations.log_context.RequestIdFilter"},
         "route_not_path": {"()": "operations.log_context.RouteNotPathFilter"},
         "one_line_warning": {"()": "operations.log_context.OneLineWarningFilter"},
+        "route_not_target": {"()": "lifestyle_spaces.server_logs.RouteNotTargetFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s - %(levelname)s - %(request_tag)s%(message)s"},
@@ -282,6 +270,7 @@ LOGGING = {
         "django.request": {"level": "ERROR", "filters": ["route_not_path"]},
         # A bad Host header is the client's mistake: one WARNING line, no traceback.
         "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line_warning"]},
+        "django.server": {"handlers": ["console"], "filters": ["route_not_target"], "propagate": False},
         "botocore": {"level": "WARNING"},
         "pynamodb": {"level": "WARNING"},
     },

@@ -7,7 +7,6 @@ urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
-    # INVITE_URL_BASE's default, /join/, + the code: the join page (web/).
     path("join/", include("web.urls")),
     path("accounts/", include("web.account_urls")),
     path("", include("operations.urls")),

@@ -19,9 +19,9 @@ class _AroundTheBar(logging.StreamHandler[OutputWrapper]):
 
 
 def command_logger(name: str, stdout: OutputWrapper) -> logging.Logger:
-    """The guide's ``time - LEVEL - message`` lines on the command's stdout, and nowhere else."""
-    log, handler = logging.getLogger(name), _AroundTheBar(stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
-    log.handlers, log.propagate = [handler], False
+    """The guide's ``time - LEVEL - message`` lines on the command's stdout only."""
+    log, log.propagate = logging.getLogger(name), False
+    log.handlers = [_AroundTheBar(stdout)]
+    log.handlers[0].setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
     log.setLevel(logging.INFO)
     return log

@@ -31,10 +31,8 @@ GRACE_HELP = "Leave out changes younger than this (default %(default).0f): anoth
 class Command(BaseCommand):
     help = "Report invite-code inconsistencies in the DynamoDB table; --repair fixes them."
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        return super().create_parser(prog_name, subcommand, formatter_class=HelpFormatter, epilog=EXIT_STATUSES)
-
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.epilog, parser.formatter_class = EXIT_STATUSES, HelpFormatter
         parser.add_argument("--repair", action="store_true", help=REPAIR_HELP)
         parser.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS, help=GRACE_HELP)
 

@@ -204,11 +204,9 @@ def _run(options: dict[str, Any], log: logging.Logger, report: IO[str] | None, i
             log.info(text[outcome.status].format(**fields))
 
     bar, on_page = _progress_bar(len(set(options["space_ids"] or ())), items, options["total_segments"] or 1)
+    passed = {name: options[name] for name in PASSED_ON} | {"source": "backfill_invite_codes"}
     with bar:
-        passed = {name: options[name] for name in PASSED_ON}
-        summary = backfill_missing_codes(
-            **passed, on_outcome=on_outcome, on_page=on_page, source="backfill_invite_codes"
-        )
+        summary = backfill_missing_codes(**passed, on_outcome=on_outcome, on_page=on_page)
     counts = {name: value for name, value in vars(summary).items() if name not in ("failures", "outcomes")}
     _write(report, {"summary": counts | {"seconds": round(summary.seconds, 3)}})
     _log_summary(log, summary, text)
@@ -216,11 +214,9 @@ def _run(options: dict[str, Any], log: logging.Logger, report: IO[str] | None, i
 
 
 def _progress_bar(exact: int, items: int | None, segments: int) -> tuple[tqdm, Callable[[int, int], None]]:
-    """tqdm on stderr when it is a terminal, and the ``on_page`` that moves it.
-
-    Its total is exact for --space-id; else DescribeTable's item count (this segment's share) times the share of
-    spaces among the items read so far: an estimate, marked "~", unknown until the first page and never lowered.
-    """
+    """tqdm on stderr when it is a terminal, and the ``on_page`` that moves it. Its total is exact for --space-id;
+    else DescribeTable's item count (this segment's share) times the share of spaces among the items read so far:
+    an estimate, marked "~", unknown until the first page and never lowered."""
     estimate = items // segments if items and not exact else None
     fmt = BAR if exact else ESTIMATED_BAR if estimate else None
     bar = tqdm(desc="Spaces scanned", total=exact or None, unit=" spaces", bar_format=fmt, file=sys.stderr,
