@@ -278,7 +278,7 @@ def main() -> None:
         chosen = [s for s in chosen if s != "ours_large"]
     if not engine_spaces:
         chosen = [s for s in chosen if s != "engine"]
-    from invites.backfill import PAGE_SIZE
+    from spaces.dynamodb import SCAN_PAGE_SIZE as PAGE_SIZE
 
     workers, segments, page_size = settings.BACKFILL_WORKERS, 1, PAGE_SIZE  # one scanner per process
     repeat = max(1, env_int("BENCH_REPEAT", 2))

@@ -76,59 +76,77 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def run_command(argv: list[str], env: dict[str, str], work: Path, *, milestone: int | None = None) -> dict[str, Any]:
-    """One ``manage.py`` command in a child: wall time, CPU (its rusage), calls, and sampled memory.
+def run_commands(
+    argvs: list[list[str]], env: dict[str, str], work: Path, *, milestone: int | None = None
+) -> dict[str, Any]:
+    """``manage.py`` commands run side by side, one child each: wall time, CPU (rusage), calls, sampled memory.
 
-    With ``--report FILE`` in ``argv``, each sample also counts the spaces fixed so far (the report's
-    ``"updated"`` lines), and the peak memory when ``milestone`` spaces were fixed is recorded.
+    With ``--report FILE`` in an argv, each sample also counts the spaces fixed so far (the reports'
+    ``"updated"`` lines, over all children), and the children's peak memory when ``milestone`` spaces were
+    fixed is recorded. A sample is [seconds, spaces fixed, each child's RSS in MiB].
     """
-    name = argv[0]
-    calls_file, output = work / f"{name}.calls.json", work / f"{name}.out"
-    report = Path(argv[argv.index("--report") + 1]) if "--report" in argv else None
-    command = [sys.executable, "-m", "benchmarks.scale", "--count-calls", str(calls_file), "--", *argv]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    with open(output, "wb") as out:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    samples: list[list[float]] = []  # [seconds, spaces fixed, RSS MiB]
-    fixed, peak, at_milestone, tail = 0, 0.0, None, b""
-    reader = None
-    while child.poll() is None:
+    children: list[dict[str, Any]] = []
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    for index, argv in enumerate(argvs):
+        calls_file, output = work / f"{argv[0]}-{index}.calls.json", work / f"{argv[0]}-{index}.out"
+        command = [sys.executable, "-m", "benchmarks.scale", "--count-calls", str(calls_file), "--", *argv]
+        with open(output, "wb") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        report = Path(argv[argv.index("--report") + 1]) if "--report" in argv else None
+        children.append({"process": process, "calls": calls_file, "output": output, "report": report,
+                         "reader": None, "tail": b"", "fixed": 0, "peak": 0.0, "rss": 0.0})  # fmt: skip
+    samples: list[list[float]] = []
+    at_milestone = None
+    while any(child["process"].poll() is None for child in children):
         time.sleep(SAMPLE_SECONDS)
-        status = _proc_status(child.pid)
-        if report is not None and reader is None and report.exists():
-            reader = open(report, "rb")  # noqa: SIM115 - read while the child writes, closed below
-        if reader is not None:
-            chunk = tail + reader.read()
-            cut = chunk.rfind(b"\n") + 1
-            fixed += len(UPDATED.findall(chunk[:cut]))
-            tail = chunk[cut:]
-        if not status:
-            continue
-        peak = max(peak, status["VmHWM"])
-        samples.append([round(time.monotonic() - started, 2), fixed, round(status["VmRSS"], 1)])
+        for child in children:
+            _sample(child)
+        fixed = sum(child["fixed"] for child in children)
+        samples.append([round(time.monotonic() - started, 2), fixed, *(round(c["rss"], 1) for c in children)])
         if milestone and at_milestone is None and fixed >= milestone:
-            at_milestone = {"spaces_fixed": fixed, "peak_rss_mib": round(peak, 1), "seconds": samples[-1][0]}
+            peak = round(max(child["peak"] for child in children), 1)
+            at_milestone = {"spaces_fixed": fixed, "peak_rss_mib": peak, "seconds": samples[-1][0]}
     seconds = time.monotonic() - started
-    if reader is not None:
-        fixed += len(UPDATED.findall(tail + reader.read()))
-        reader.close()
+    for child in children:
+        _sample(child)  # the reports' last lines
+        if child["reader"] is not None:
+            child["reader"].close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    counts = json.loads(calls_file.read_text()) if calls_file.exists() else {}
-    text = output.read_text(errors="replace").splitlines()
+    calls: dict[str, dict[str, int]] = {"calls": {}, "items_written": {}}
+    for child in children:
+        counted = json.loads(child["calls"].read_text()) if child["calls"].exists() else {}
+        for kind, counts in counted.items():
+            for operation, n in counts.items():
+                calls[kind][operation] = calls[kind].get(operation, 0) + n
+    reports = any(child["report"] is not None for child in children)
     return {
-        "command": ["manage.py", *argv],
-        "exit_status": child.returncode,
+        "commands": [["manage.py", *argv] for argv in argvs],
+        "exit_status": max(child["process"].returncode for child in children),
+        "exit_statuses": [child["process"].returncode for child in children],
         "wall_seconds": round(seconds, 2),
-        "cpu_seconds": round(cpu, 2),
-        "peak_rss_mib": round(peak, 1),  # the last sample's VmHWM: up to SAMPLE_SECONDS before the exit
-        "spaces_fixed": fixed if report is not None else None,
+        "cpu_seconds": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
+        "peak_rss_mib": round(max(child["peak"] for child in children), 1),  # the last samples' VmHWM
+        "peak_rss_mib_per_child": [round(child["peak"], 1) for child in children],
+        "spaces_fixed": sum(child["fixed"] for child in children) if reports else None,
         "at_milestone": at_milestone,
-        **counts,
-        "output_tail": text[-25:],
+        **calls,
+        "output_tails": [child["output"].read_text(errors="replace").splitlines()[-25:] for child in children],
         "samples": samples,
     }
+
+
+def _sample(child: dict[str, Any]) -> None:
+    """Update one child's memory (while it lives) and spaces fixed (its report's complete lines so far)."""
+    status = _proc_status(child["process"].pid) if child["process"].poll() is None else {}
+    if status:
+        child["rss"], child["peak"] = status["VmRSS"], max(child["peak"], status["VmHWM"])
+    if child["report"] is not None and child["reader"] is None and child["report"].exists():
+        child["reader"] = open(child["report"], "rb")  # noqa: SIM115 - read while the child writes, closed at the end
+    if child["reader"] is not None:
+        chunk = child["tail"] + child["reader"].read()
+        cut = chunk.rfind(b"\n") + 1
+        child["fixed"] += len(UPDATED.findall(chunk[:cut]))
+        child["tail"] = chunk[cut:]
 
 
 def summarise(backfill: dict[str, Any], milestone: int) -> dict[str, Any]:
@@ -160,7 +178,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     samples = report["backfill"]["samples"]
-    times, fixed, rss = ([sample[i] for sample in samples] for i in range(3))
+    times, fixed = [sample[0] for sample in samples], [sample[1] for sample in samples]
     rate_t, rate = [], []
     start = 0
     for i, moment in enumerate(times):
@@ -172,8 +190,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     top.plot(rate_t, rate, color="tab:blue")
     top.set_ylabel(f"spaces fixed / s ({RATE_WINDOW_SECONDS:.0f} s windows)")
     top.set_title(f"backfill_invite_codes over {report['seeded']['spaces']:,} spaces in DynamoDB Local")
-    bottom.plot(times, rss, color="tab:red")
-    bottom.set_ylabel("backfill RSS (MiB)")
+    for child in range(len(samples[0]) - 2):
+        bottom.plot(times, [sample[2 + child] for sample in samples], label=f"segment {child}")
+    bottom.set_ylabel("backfill RSS per process (MiB)")
+    if len(samples[0]) > 3:
+        bottom.legend(loc="lower right")
     bottom.set_xlabel("seconds since the command started")
     top.set_ylim(bottom=0)
     bottom.set_ylim(bottom=0)
@@ -219,12 +240,14 @@ def main(args: argparse.Namespace) -> Path:
         seeded = _seed(server.endpoint_url, args.spaces)
         print(f"{datetime.now(UTC):%H:%M:%S} seeded: {seeded}; backfill", flush=True)
         server_cpu = _proc_cpu_seconds(server.process.pid)
-        argv = ["backfill_invite_codes", "-v", "0", "--report", str(work / "backfill.jsonl")]
-        backfill = run_command(argv, env, work, milestone=milestone)
+        argvs = [["backfill_invite_codes", "-v", "0", "--report", str(work / f"backfill-{index}.jsonl")]
+                 + (["--segment", str(index), "--total-segments", str(args.segments)] if args.segments > 1 else [])
+                 for index in range(args.segments)]  # fmt: skip
+        backfill = run_commands(argvs, env, work, milestone=milestone)
         backfill["server_cpu_seconds"] = round(_proc_cpu_seconds(server.process.pid) - server_cpu, 2)
         print(f"{datetime.now(UTC):%H:%M:%S} backfill: {summarise(backfill, milestone)}; audit", flush=True)
         server_cpu = _proc_cpu_seconds(server.process.pid)
-        audit = run_command(["audit_invite_codes"], env, work)
+        audit = run_commands([["audit_invite_codes"]], env, work)
         audit["server_cpu_seconds"] = round(_proc_cpu_seconds(server.process.pid) - server_cpu, 2)
         server_rss = _proc_status(server.process.pid).get("VmHWM")
     finally:
@@ -236,6 +259,7 @@ def main(args: argparse.Namespace) -> Path:
             "python": platform.python_version(),
             "backend": "DynamoDB Local 1.25.1",
             "java_heap": args.heap,
+            "backfill_segments": args.segments,
             "note": "2 cores shared with other work: figures as measured",
         },
         "seeded": seeded,
@@ -258,6 +282,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", type=int, default=1_000_000, help="spaces to seed (default 1,000,000)")
     parser.add_argument("--milestone", type=int, help="spaces fixed at which to record the peak RSS (100,000)")
+    parser.add_argument("--segments", type=int, default=2, help="backfill processes sharing the scan (default 2)")
     parser.add_argument("--heap", default="2g", help="DynamoDB Local's Java heap (-Xmx; default 2g)")
     parser.add_argument("--plot", metavar="REPORT", help="only redraw the plot of this JSON report")
     return parser.parse_args(argv)

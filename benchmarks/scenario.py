@@ -156,7 +156,7 @@ def ours() -> dict[str, Any]:
         result = measured(counter, lambda: call_command("backfill_invite_codes", stdout=output))
         output.seek(0)
         last_lines = collections.deque(output, maxlen=8)
-    from invites.backfill import PAGE_SIZE
+    from spaces.dynamodb import SCAN_PAGE_SIZE as PAGE_SIZE
 
     result["workers"] = settings.BACKFILL_WORKERS
     result["segments"] = 1  # one scanner
@@ -182,7 +182,7 @@ def floor() -> dict[str, Any]:
 
     segments = 1  # one scanner, as ours
     workers = env_int("BACKFILL_WORKERS", 8)
-    page_size = 1000  # invites.backfill.PAGE_SIZE
+    page_size = 1000  # spaces.dynamodb.SCAN_PAGE_SIZE
     per_transaction = 33  # three actions a space; DynamoDB takes 100 per transaction
     counter = CallCounter()
     instrument_every_client(latency=Latency(LATENCY_SECONDS), counter=counter)

@@ -14,7 +14,7 @@ from invites import assignment, codes
 from invites import services as engine
 from invites.policies import InvitePolicy, policy_actions
 from spaces import keys
-from spaces.dynamodb import get_many, short_reason, table_connection, translate_unreachable
+from spaces.dynamodb import SCAN_PAGE_SIZE, get_many, short_reason, table_connection, translate_unreachable
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
 from spaces.transactions import Transaction, TransactionCancelled
@@ -156,11 +156,12 @@ class _Snapshot:
         connection, key, last = table_connection(), None, False
         while not last:
             with translate_unreachable():
-                page = connection.scan(attributes_to_get=SCANNED, consistent_read=True, exclusive_start_key=key)
+                page = connection.scan(
+                    attributes_to_get=SCANNED, consistent_read=True, exclusive_start_key=key, limit=SCAN_PAGE_SIZE
+                )
             for raw in page.get("Items", []):
                 self._add(raw)
-            key = page.get("LastEvaluatedKey")
-            last = key is None
+            last = (key := page.get("LastEvaluatedKey")) is None
             progress(len(page.get("Items", [])), last)
 
     def _add(self, raw: dict[str, Any]) -> None:

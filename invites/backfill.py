@@ -16,11 +16,10 @@ from invites import assignment, codes
 from invites import services as engine
 from invites.services import SpaceOutcome, Status
 from spaces import keys
-from spaces.dynamodb import get_many, short_reason, table_connection, translate_unreachable
+from spaces.dynamodb import SCAN_PAGE_SIZE, get_many, short_reason, table_connection, translate_unreachable
 from spaces.exceptions import DynamoUnavailable, SpaceNotFound
 from spaces.models import Space
 
-PAGE_SIZE = 1000  # items per scan page
 PAGES_IN_FLIGHT = 3  # pages whose spaces are being written while the next is read: memory stays flat
 REPLACE_CHUNK_SIZE = 5  # a regeneration is one transaction per space: small chunks spread them over the workers
 WRITES_PER_SPACE = 3  # claim, mapping and the space (a regeneration also unmaps the old code)
@@ -192,7 +191,7 @@ def _scan(segment: int | None, total_segments: int | None) -> Iterator[Page]:
             page = connection.scan(
                 filter_condition=Space.sk == keys.SPACE_METADATA_SK,
                 attributes_to_get=["PK", "SK", "id", "name", "invite_code"],  # keys, the name (for logs), the code
-                limit=PAGE_SIZE,
+                limit=SCAN_PAGE_SIZE,
                 segment=segment,
                 total_segments=total_segments,
                 exclusive_start_key=start_key,

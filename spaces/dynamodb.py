@@ -60,6 +60,7 @@ class TableItem(Model):
 
 
 SECURITY_TABLE_SUFFIX = "-security"  # the security state's own table (accounts.security)
+SCAN_PAGE_SIZE = 1000  # items per Scan page; without a Limit, DynamoDB Local reads the rest of the table per page
 
 _lock = threading.Lock()
 _shared: tuple[tuple[Any, ...], TableConnection, TableConnection] | None = None
