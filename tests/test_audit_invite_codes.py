@@ -415,3 +415,17 @@ def test_progress_items_of_earlier_backfill_runs_are_left_alone(dynamo_table: ob
         botocore_client().get_item(TableName=table_name(), Key={k: item[k] for k in ("PK", "SK")})["Item"]
         for item in run_items
     ] == run_items
+
+
+def test_the_scan_reads_pages_of_at_most_the_page_size(dynamo_table: object, monkeypatch) -> None:
+    """A Scan without a Limit makes DynamoDB Local read the rest of the table for every page (benchmarks/scale.py)."""
+    monkeypatch.setattr(audit, "SCAN_PAGE_SIZE", 4)
+    for n in range(3):
+        space_create(owner_id=f"o{n}", name=f"Space {n}")
+    pages: list[int] = []
+
+    report = audit_invite_codes(repair=False, grace_seconds=0, progress=lambda items, last: pages.append(items))
+
+    assert (report.total_spaces, report.total_items) == (3, 13)  # 4 items a space and the table flag
+    assert max(pages) == 4
+    assert sum(pages) == 13
