@@ -17,6 +17,7 @@ from spaces import keys
 from spaces.dynamodb import SCAN_PAGE_SIZE, get_many, short_reason, table_connection, translate_unreachable
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
+from spaces.table import table_flag_set
 from spaces.transactions import Transaction, TransactionCancelled
 
 DEFAULT_GRACE_SECONDS = 60.0
@@ -133,7 +134,7 @@ def audit_invite_codes(
     if repair:
         _repair(report)
         if not report.repair_failures and not engine.legacy_codes_recorded():  # every held code has a claim now
-            engine.mark_legacy_codes_recorded(by="audit")
+            table_flag_set(engine.LEGACY_CODES_RECORDED, by="audit")
             report.marked_legacy_codes_recorded = True
     report.seconds = time.monotonic() - started
     return report

@@ -20,7 +20,7 @@ from spaces.exceptions import InviteCodeUnavailable, NoInviteCode, SpaceNotFound
 from spaces.ids import new_space_id
 from spaces.models import ROLE_OWNER, CodeClaim, InviteMapping, Membership, Space, utc_now_iso
 from spaces.selectors import space_get
-from spaces.table import table_flag_is_set, table_flag_set
+from spaces.table import table_flag_is_set
 from spaces.transactions import Transaction, TransactionCancelled
 
 logger = logging.getLogger("invites")
@@ -60,10 +60,6 @@ def legacy_codes_recorded() -> bool:
     if table_name() not in _RECORDED_TABLES and table_flag_is_set(LEGACY_CODES_RECORDED):
         _RECORDED_TABLES.add(table_name())
     return table_name() in _RECORDED_TABLES
-
-
-def mark_legacy_codes_recorded(*, by: str) -> None:
-    table_flag_set(LEGACY_CODES_RECORDED, by=by)
 
 
 def _legacy_mapping_exists(code: str) -> bool:

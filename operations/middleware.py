@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from operations import metrics
 from operations.log_context import request_id_from_header, request_id_var
 from spaces.dynamodb import short_reason
-from spaces.exceptions import DynamoUnavailable
+from spaces.exceptions import DynamoUnavailable, InviteCodeUnavailable
 
 access_logger = logging.getLogger("operations.access")
 
@@ -58,8 +58,8 @@ class RequestContextMiddleware:
             request_id_var.reset(reset_token)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """A page whose DynamoDB call (a sign-in's lockout, the security store) failed: the 503 page, not a 500."""
-        if not isinstance(exception, DynamoUnavailable):
+        """A page whose DynamoDB call (a join, a sign-in's lockout) failed: the 503 page, not a 500."""
+        if not isinstance(exception, DynamoUnavailable | InviteCodeUnavailable):
             return None
         logging.getLogger("web").warning("Page unavailable: %s", short_reason(exception))
         return HttpResponse(render_to_string("web/unavailable.html"), status=503, headers={"Retry-After": "5"})

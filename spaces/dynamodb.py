@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -62,9 +63,17 @@ class TableItem(Model):
 SECURITY_TABLE_SUFFIX = "-security"  # the security state's own table (accounts.security)
 SCAN_PAGE_SIZE = 1000  # items per Scan page; without a Limit, DynamoDB Local reads the rest of the table per page
 
+
+def _refuse_cut_off(http_response: Any, **_: Any) -> None:
+    """botocore reads a body cut short as {} ("not found", a scan's end); x-amz-crc32 tells, past its retries."""
+    expected = http_response.headers.get("x-amz-crc32")
+    if expected is not None and zlib.crc32(http_response.content) != int(expected):
+        raise botocore.exceptions.ConnectionClosedError(endpoint_url=http_response.url)
+
+
 _lock = threading.Lock()
 _shared: tuple[tuple[Any, ...], TableConnection, TableConnection] | None = None
-_client_hooks: list[tuple[str, Callable[..., Any]]] = []
+_client_hooks: list[tuple[str, Callable[..., Any]]] = [("after-call.dynamodb", _refuse_cut_off)]
 
 
 def table_connection(*, security: bool = False) -> TableConnection:

@@ -8,6 +8,7 @@ waiting, and the audit with no grace period finds nothing.
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from invites.services import space_create
 from spaces import dynamodb
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import Space
+from spaces.selectors import space_get
 from tests.invariants import invariant_violations, mapped_codes, scan_all, stored_code
 from tests.legacy import put_legacy_space
 
@@ -183,3 +185,51 @@ def test_regenerations_through_a_real_outage_leave_a_consistent_table(
     finally:
         forwarder.kill()
         forwarder.wait()
+
+
+HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+
+
+class CutAnswers:
+    """An endpoint in front of the server that forwards each request, then cuts its first ``cuts`` answers off
+    halfway through the body (status line and headers intact), as a connection that drops mid-answer does."""
+
+    def __init__(self, target: str, cuts: int) -> None:
+        self.target, self.cuts, self.http = target, cuts, urllib3.PoolManager()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            with client, client.makefile("rb") as request:
+                head = [line for line in iter(request.readline, b"\r\n")]
+                headers = dict(line.decode().rstrip("\r\n").split(": ", 1) for line in head[1:])
+                body = request.read(int(headers.get("Content-Length", 0)))
+                answer = self.http.request("POST", self.target, body=body, headers=headers)
+                kept = answer.data[: len(answer.data) // 2] if self.cuts > 0 else answer.data
+                self.cuts -= 1
+                kept_headers = [f"{k}: {v}" for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP]
+                lines = [f"HTTP/1.1 {answer.status} OK", *kept_headers, f"Content-Length: {len(answer.data)}"]
+                client.sendall("\r\n".join([*lines, "Connection: close", "", ""]).encode() + kept)
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_an_answer_cut_off_mid_body_is_an_outage_not_an_empty_answer(
+    dynamo_table: Any, moto_server: Any, connect_with: Any, attempts: int
+) -> None:
+    """botocore reads a cut body as {}: without the check, the space would be "not found" and the audit's scan done."""
+    space = space_create(owner_id="o", name="Whole")
+    cutter = CutAnswers(moto_server.endpoint_url, cuts=attempts)
+    connect_with(DYNAMODB_HOST=cutter.url, DYNAMODB_MAX_ATTEMPTS=attempts)
+
+    with pytest.raises(DynamoUnavailable, match="Connection was closed"):
+        space_get(space_id=space.id)
+    cutter.cuts = attempts
+    with pytest.raises(DynamoUnavailable):
+        audit_invite_codes(repair=False, grace_seconds=0)
+    cutter.cuts = attempts - 1  # the last attempt's answer arrives whole
+
+    assert space_get(space_id=space.id).invite_code == space.invite_code
+    assert audit_invite_codes(repair=False, grace_seconds=0).total_spaces == 1

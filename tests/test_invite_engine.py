@@ -20,6 +20,7 @@ from spaces.exceptions import (
 )
 from spaces.models import CodeClaim, InviteMapping, Membership, Space
 from spaces.selectors import space_with_membership
+from spaces.table import table_flag_set
 from tests.invariants import invariant_violations, mapped_codes, resolves_to, scan_all
 from tests.legacy import put_legacy_mapping, put_legacy_space
 
@@ -261,7 +262,7 @@ def test_legacy_codes_resolve_as_stored_before_and_after_recording(legacy_table:
     assert resolves_to(legacy_code) == space_id
 
     assert assignment.invite_codes_record_existing(spaces=[Space.get(*Space.key(space_id))]).get(space_id) is None
-    engine.mark_legacy_codes_recorded(by="test")
+    table_flag_set(engine.LEGACY_CODES_RECORDED, by="test")
 
     assert resolves_to(legacy_code) == space_id
     assert resolves_to(f" {legacy_code.upper()} ") == space_id

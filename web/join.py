@@ -2,7 +2,6 @@
 
 Every code that opens nothing gets one not-found page, the same bytes whoever asks."""
 
-import logging
 import math
 from typing import Any
 from urllib.parse import urlencode
@@ -23,12 +22,9 @@ from invites import codes
 from invites.joining import invite_code_resolve, space_join_with_code
 from invites.policies import InvitePolicy
 from spaces.access import space_role_of
-from spaces.dynamodb import short_reason
-from spaces.exceptions import AlreadyMember, DynamoUnavailable, InvalidInviteCode, InviteCodeUnavailable
+from spaces.exceptions import AlreadyMember, InvalidInviteCode
 from spaces.models import Space
 from spaces.selectors import space_member_count
-
-logger = logging.getLogger("web")
 
 JOINED = "joined"
 ALREADY_MEMBER = "member"
@@ -68,9 +64,6 @@ class JoinPageView(View):
             return super().dispatch(request, *args, **kwargs)
         except InvalidInviteCode:
             return _page("web/not_found.html", 404)
-        except (DynamoUnavailable, InviteCodeUnavailable) as exc:
-            logger.warning("Join page unavailable: %s", short_reason(exc))
-            return _page("web/unavailable.html", 503, retry_after=5)
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
         user_id = _user_id(request)
