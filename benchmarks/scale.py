@@ -19,6 +19,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,9 @@ def counted_command(calls_file: str, argv: list[str]) -> None:
         Path(calls_file).write_text(json.dumps(counts))
 
     atexit.register(dump)  # also after the command's sys.exit (exit status 1 or 2)
+    # Stoppable: Ctrl-C even when started from a background job (which ignores SIGINT), SIGTERM through atexit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.argv = ["manage.py", *argv]
     sys.path.insert(0, str(ROOT))
     import manage
