@@ -2,9 +2,10 @@
 
 Seeds the table (half the spaces without a code, a tenth with the earlier system's lower-case codes and
 their ``INVITE#`` mappings but no claims, so the table is not marked "legacy codes recorded"), then runs
-``manage.py backfill_invite_codes -v 0 --report FILE`` and ``manage.py audit_invite_codes`` as an operator
-does, each in a child process of its own. While a command runs its resident memory (``/proc``) and the
-spaces fixed so far (the report's lines) are sampled; a botocore hook in the child counts its DynamoDB calls.
+``manage.py backfill_invite_codes -v 0 --report FILE`` (``--segments`` processes, each with ``--segment I
+--total-segments N``) and then ``manage.py audit_invite_codes`` as an operator does, each in a child process.
+While they run, each child's resident memory (``/proc``) and the spaces fixed so far (the reports' lines)
+are sampled; a botocore hook in each child counts its DynamoDB calls.
 Writes ``benchmarks/results/scale-<timestamp>.json`` and a plot beside it (``scale-latest.*`` too).
 ``python -m benchmarks.scale --plot REPORT.json`` redraws a plot from a report.
 """
