@@ -10,11 +10,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
-from devtools import dynamodb_local, embedded_dynamodb
+from devtools import dynamodb_local, embedded_dynamodb, gunicorn_process
 from spaces import dynamodb
 from spaces.dynamodb import TableItem
 
@@ -48,6 +49,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class TableUnderTest(NamedTuple):
     table_name: str
     host: str | None
+
+
+@pytest.fixture
+def server(dynamo_table: TableUnderTest, tmp_path: Path) -> Iterator[Any]:
+    """Production gunicorn with two workers on this test's table; the join and member-change limits lifted."""
+    env = gunicorn_process.production_environment(
+        DYNAMODB_HOST=dynamo_table.host or "",  # always a server here: moto's or DynamoDB Local
+        DYNAMODB_TABLE=dynamo_table.table_name,
+        THROTTLE_INVITE_JOIN="100000/min",
+        THROTTLE_MEMBER_CHANGES="100000/min",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    (tmp_path / "metrics").mkdir()
+    started = gunicorn_process.start(env=env, workers=2, threads=4)
+    yield started
+    started.stop()
 
 
 @pytest.fixture

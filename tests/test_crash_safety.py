@@ -17,11 +17,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from devtools import gunicorn_process
 from invites.audit import audit_invite_codes
 from invites.services import space_create
 from tests.api_support import add_member
@@ -35,20 +33,6 @@ def signed_access_token(user_id: str, signing_key: str) -> str:
     from rest_framework_simplejwt.tokens import AccessToken
 
     return TokenBackend("HS256", signing_key=signing_key).encode({**AccessToken().payload, "user_id": user_id})
-
-
-@pytest.fixture
-def server(dynamo_table, tmp_path: Path):
-    env = gunicorn_process.production_environment(
-        DYNAMODB_HOST=dynamo_table.host,
-        DYNAMODB_TABLE=dynamo_table.table_name,
-        THROTTLE_INVITE_JOIN="100000/min",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-    )
-    (tmp_path / "metrics").mkdir()
-    started = gunicorn_process.start(env=env, workers=2, threads=4)
-    yield started
-    started.stop()
 
 
 def request(server, method: str, path: str, token: str, body: dict | None = None) -> int:

@@ -9,11 +9,9 @@ import signal
 import threading
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from devtools import gunicorn_process
 from invites.joining import space_join_with_code
 from invites.policies import InvitePolicy
 from invites.services import invite_code_regenerate, space_create
@@ -339,21 +337,6 @@ def test_member_changes_are_throttled_per_user(api_client, space_people) -> None
 
 
 # --- the count under concurrent HTTP traffic --------------------------------------------------------
-
-
-@pytest.fixture
-def server(dynamo_table, tmp_path: Path):
-    env = gunicorn_process.production_environment(
-        DYNAMODB_HOST=dynamo_table.host,
-        DYNAMODB_TABLE=dynamo_table.table_name,
-        THROTTLE_INVITE_JOIN="100000/min",
-        THROTTLE_MEMBER_CHANGES="100000/min",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-    )
-    (tmp_path / "metrics").mkdir()
-    started = gunicorn_process.start(env=env, workers=2, threads=4)
-    yield started
-    started.stop()
 
 
 @pytest.mark.django_db
