@@ -238,7 +238,8 @@ def main(args: argparse.Namespace) -> Path:
     env = {**os.environ, "DYNAMODB_HOST": server.endpoint_url, "DYNAMODB_TABLE": TABLE, "DJANGO_DEBUG": "1",
            "DATABASE_URL": f"sqlite:///{work}/db.sqlite3", "AWS_ACCESS_KEY_ID": "bench",
            "AWS_SECRET_ACCESS_KEY": "bench", "DJANGO_SETTINGS_MODULE": "lifestyle_spaces.settings",
-           "DYNAMODB_READ_TIMEOUT": "60"}  # fmt: skip  # a starved emulator answered a scan page in over 4 x 5 s
+           "DYNAMODB_READ_TIMEOUT": "60",  # a starved emulator answered a scan page in over 4 x 5 s
+           "DYNAMODB_SCAN_SPLIT": str(args.scan_split)}  # fmt: skip
     started = datetime.now(UTC)
     try:
         print(f"{started:%H:%M:%S} DynamoDB Local on {server.endpoint_url}; seeding {args.spaces:,} spaces", flush=True)
@@ -265,6 +266,7 @@ def main(args: argparse.Namespace) -> Path:
             "backend": "DynamoDB Local 1.25.1",
             "java_heap": args.heap,
             "backfill_segments": args.segments,
+            "scan_split": args.scan_split,
             "note": "2 cores shared with other work: figures as measured",
         },
         "seeded": seeded,
@@ -288,6 +290,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--spaces", type=int, default=1_000_000, help="spaces to seed (default 1,000,000)")
     parser.add_argument("--milestone", type=int, help="spaces fixed at which to record the peak RSS (100,000)")
     parser.add_argument("--segments", type=int, default=2, help="backfill processes sharing the scan (default 2)")
+    parser.add_argument("--scan-split", type=int, default=128, help="DYNAMODB_SCAN_SPLIT for both commands (128)")
     parser.add_argument("--heap", default="2g", help="DynamoDB Local's Java heap (-Xmx; default 2g)")
     parser.add_argument("--plot", metavar="REPORT", help="only redraw the plot of this JSON report")
     return parser.parse_args(argv)

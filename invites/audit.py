@@ -14,7 +14,7 @@ from invites import assignment, codes
 from invites import services as engine
 from invites.policies import InvitePolicy, policy_actions
 from spaces import keys
-from spaces.dynamodb import SCAN_PAGE_SIZE, get_many, short_reason, table_connection, translate_unreachable
+from spaces.dynamodb import get_many, scan_pages, short_reason, translate_unreachable
 from spaces.exceptions import DynamoUnavailable
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
 from spaces.table import table_flag_set
@@ -154,16 +154,11 @@ class _Snapshot:
         self.policies: dict[str, list[str]] = {}  # space id -> the policy attributes it carries without a code
 
     def take(self, progress: Callable[[int, bool], Any]) -> None:
-        connection, key, last = table_connection(), None, False
-        while not last:
-            with translate_unreachable():
-                page = connection.scan(
-                    attributes_to_get=SCANNED, consistent_read=True, exclusive_start_key=key, limit=SCAN_PAGE_SIZE
-                )
+        for page in scan_pages(attributes_to_get=SCANNED, consistent_read=True):
             for raw in page.get("Items", []):
                 self._add(raw)
-            last = (key := page.get("LastEvaluatedKey")) is None
-            progress(len(page.get("Items", [])), last)
+            progress(len(page.get("Items", [])), False)
+        progress(0, True)
 
     def _add(self, raw: dict[str, Any]) -> None:
         self.items += 1

@@ -16,7 +16,7 @@ from invites import assignment, codes
 from invites import services as engine
 from invites.services import SpaceOutcome, Status
 from spaces import keys
-from spaces.dynamodb import SCAN_PAGE_SIZE, get_many, short_reason, table_connection, translate_unreachable
+from spaces.dynamodb import get_many, scan_pages, short_reason, translate_unreachable
 from spaces.exceptions import DynamoUnavailable, SpaceNotFound
 from spaces.models import Space
 
@@ -185,19 +185,11 @@ def _targeted(emit: Emit, space_ids: list[str]) -> Iterator[Page]:
 
 def _scan(segment: int | None, total_segments: int | None) -> Iterator[Page]:
     """Pages of raw space items (one segment's when split), with the items DynamoDB read for each."""
-    connection, start_key = table_connection(), None
-    while True:
-        with translate_unreachable():
-            page = connection.scan(
-                filter_condition=Space.sk == keys.SPACE_METADATA_SK,
-                attributes_to_get=["PK", "SK", "id", "name", "invite_code"],  # keys, the name (for logs), the code
-                limit=SCAN_PAGE_SIZE,
-                segment=segment,
-                total_segments=total_segments,
-                exclusive_start_key=start_key,
-            )
+    for page in scan_pages(
+        segment,
+        total_segments,
+        filter_condition=Space.sk == keys.SPACE_METADATA_SK,
+        attributes_to_get=["PK", "SK", "id", "name", "invite_code"],  # keys, the name (for logs), the code
+    ):
         items = page.get("Items", [])
         yield items, int(page.get("ScannedCount", len(items)))
-        start_key = page.get("LastEvaluatedKey")
-        if start_key is None:
-            return

@@ -139,13 +139,16 @@ DYNAMODB_READ_TIMEOUT = env_number("DYNAMODB_READ_TIMEOUT", 5.0)
 DYNAMODB_RETRY_MODE = os.environ.get("DYNAMODB_RETRY_MODE", "standard")
 DYNAMODB_MAX_ATTEMPTS = env_number("DYNAMODB_MAX_ATTEMPTS", 4)
 DYNAMODB_MAX_POOL_CONNECTIONS = env_number("DYNAMODB_MAX_POOL_CONNECTIONS", 16)
+# Each scan is read as this many segments in turn: 64 or more for big tables in DynamoDB Local (docs/backfill.md).
+DYNAMODB_SCAN_SPLIT = env_number("DYNAMODB_SCAN_SPLIT", 1)
 # Refused here, with one line, rather than as a traceback from botocore on the first call.
 if DYNAMODB_HOST and not (urlparse(DYNAMODB_HOST).scheme in {"http", "https"} and urlparse(DYNAMODB_HOST).hostname):
     raise ImproperlyConfigured(f"DYNAMODB_HOST must be a URL such as http://127.0.0.1:8001, got {DYNAMODB_HOST!r}")
 if DYNAMODB_RETRY_MODE not in {"standard", "adaptive", "legacy"}:
     raise ImproperlyConfigured(f"DYNAMODB_RETRY_MODE must be standard, adaptive or legacy, got {DYNAMODB_RETRY_MODE!r}")
-if DYNAMODB_MAX_ATTEMPTS < 1:
-    raise ImproperlyConfigured(f"DYNAMODB_MAX_ATTEMPTS must be at least 1, got {DYNAMODB_MAX_ATTEMPTS}")
+for _name in ("DYNAMODB_MAX_ATTEMPTS", "DYNAMODB_SCAN_SPLIT"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}")
 
 if DYNAMODB_HOST and not os.environ.get("AWS_ACCESS_KEY_ID"):
     # botocore will not sign without credentials; the embedded DynamoDB takes any, so these are no secrets.

@@ -62,6 +62,7 @@ class TableItem(Model):
 
 SECURITY_TABLE_SUFFIX = "-security"  # the security state's own table (accounts.security)
 SCAN_PAGE_SIZE = 1000  # items per Scan page; without a Limit, DynamoDB Local reads the rest of the table per page
+MAX_TOTAL_SEGMENTS = 1_000_000  # DynamoDB's limit on a parallel scan
 
 
 def _refuse_cut_off(http_response: Any, **_: Any) -> None:
@@ -200,6 +201,20 @@ def translate_unreachable() -> Iterator[None]:
         if is_unreachable(exc):
             raise _unavailable(exc) from exc
         raise
+
+
+def scan_pages(segment: int | None = None, total_segments: int | None = None, **scan: Any) -> Iterator[dict[str, Any]]:
+    """A Scan (of one segment) page by page, read as DYNAMODB_SCAN_SPLIT segments in turn: DynamoDB Local walks
+    a segment from its start to find each page, so one segment of a big table takes quadratic time."""
+    connection, every = table_connection(), total_segments or 1
+    parts = every * max(1, min(settings.DYNAMODB_SCAN_SPLIT, MAX_TOTAL_SEGMENTS // every))
+    for part in range(segment or 0, parts, every):
+        page: dict[str, Any] = {"LastEvaluatedKey": None}
+        while "LastEvaluatedKey" in page:
+            with translate_unreachable():
+                page = connection.scan(limit=SCAN_PAGE_SIZE, segment=part, total_segments=parts,
+                                       exclusive_start_key=page["LastEvaluatedKey"], **scan)  # fmt: skip
+            yield page
 
 
 def short_reason(exc: BaseException) -> str:

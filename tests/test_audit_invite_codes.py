@@ -13,6 +13,7 @@ from invites import audit, joining
 from invites import services as engine
 from invites.audit import KINDS, Kind, audit_invite_codes
 from invites.services import Status, space_create
+from spaces import dynamodb
 from spaces.models import CodeClaim, InviteMapping, Space, utc_now_iso
 from tests.invariants import invariant_violations, resolves_to, stored_code
 from tests.legacy import put_legacy_mapping, put_legacy_space
@@ -417,9 +418,19 @@ def test_progress_items_of_earlier_backfill_runs_are_left_alone(dynamo_table: ob
     ] == run_items
 
 
-def test_the_scan_reads_pages_of_at_most_the_page_size(dynamo_table: object, monkeypatch) -> None:
-    """A Scan without a Limit makes DynamoDB Local read the rest of the table for every page (benchmarks/scale.py)."""
-    monkeypatch.setattr(audit, "SCAN_PAGE_SIZE", 4)
+@pytest.mark.parametrize("split", [1, 3])
+def test_the_scan_reads_pages_of_at_most_the_page_size(
+    dynamo_table: object, monkeypatch, settings, client_events, split
+) -> None:
+    """A Scan without a Limit makes DynamoDB Local read the rest of the table for every page; split into
+    segments read in turn, it still reads every item once (benchmarks/scale.py)."""
+    monkeypatch.setattr(dynamodb, "SCAN_PAGE_SIZE", 4)
+    settings.DYNAMODB_SCAN_SPLIT = split
+    segments: set[tuple[int, int]] = set()
+    client_events.register(
+        "before-parameter-build.dynamodb.Scan",
+        lambda params, **_: segments.add((params["Segment"], params["TotalSegments"])),
+    )
     for n in range(3):
         space_create(owner_id=f"o{n}", name=f"Space {n}")
     pages: list[int] = []
@@ -429,3 +440,4 @@ def test_the_scan_reads_pages_of_at_most_the_page_size(dynamo_table: object, mon
     assert (report.total_spaces, report.total_items) == (3, 13)  # 4 items a space and the table flag
     assert max(pages) == 4
     assert sum(pages) == 13
+    assert segments == {(n, split) for n in range(split)}

@@ -266,7 +266,8 @@ def test_malformed_values_are_refused_by_the_parser_before_any_call(
     assert dynamo_calls.total == 0
 
 
-def test_dynamodbs_own_limit_on_total_segments_is_accepted(dynamo_table: object) -> None:
+def test_dynamodbs_own_limit_on_total_segments_is_accepted(dynamo_table: object, settings) -> None:
+    settings.DYNAMODB_SCAN_SPLIT = 64  # not past the limit: each segment is then read whole
     lines = run_backfill("--total-segments", "1000000", "--segment", "999999")
 
     assert "INFO - Total spaces processed: 0" in lines
@@ -353,7 +354,9 @@ def test_limit_stops_after_that_many_spaces_and_a_rerun_continues(dynamo_table: 
     assert invariant_violations(require_codes=True) == []
 
 
-def test_segments_split_across_machines_cover_the_table_without_overlap(dynamo_table: object) -> None:
+@pytest.mark.parametrize("split", [1, 4])
+def test_segments_split_across_machines_cover_the_table_without_overlap(dynamo_table: object, settings, split) -> None:
+    settings.DYNAMODB_SCAN_SPLIT = split  # each machine reads its segment as `split` smaller ones
     space_ids = [put_legacy_space(name=f"Split {n}", with_owner_membership=False) for n in range(30)]
 
     runs = [run_backfill("--segment", str(i), "--total-segments", "3") for i in range(3)]

@@ -17,13 +17,12 @@ from tqdm import tqdm
 from invites.backfill import BackfillSummary, backfill_missing_codes
 from invites.management.output import HelpFormatter, command_logger
 from invites.services import SpaceOutcome, Status
-from spaces.dynamodb import ensure_table_reachable, short_reason
+from spaces.dynamodb import MAX_TOTAL_SEGMENTS, ensure_table_reachable, short_reason
 from spaces.exceptions import DynamoUnavailable
 from spaces.ids import is_valid_space_id
 
 RULE = "=" * 60
 MAX_WORKERS = 128  # a thread and a connection each
-MAX_TOTAL_SEGMENTS = 1_000_000  # DynamoDB's limit on a parallel scan
 PER_SPACE_LINES = 1000  # at -v 1, per-space lines for this many spaces, then progress only
 PASSED_ON = ["dry_run", "limit", "space_ids", "workers", "segment", "total_segments", "replace_legacy_codes",
              "max_writes_per_second"]  # fmt: skip  # the options that are the service's arguments, by the same names
