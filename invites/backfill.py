@@ -185,11 +185,7 @@ def _targeted(emit: Emit, space_ids: list[str]) -> Iterator[Page]:
 
 def _scan(segment: int | None, total_segments: int | None) -> Iterator[Page]:
     """Pages of raw space items (one segment's when split), with the items DynamoDB read for each."""
-    for page in scan_pages(
-        segment,
-        total_segments,
-        filter_condition=Space.sk == keys.SPACE_METADATA_SK,
-        attributes_to_get=["PK", "SK", "id", "name", "invite_code"],  # keys, the name (for logs), the code
-    ):
+    spaces_only, fields = Space.sk == keys.SPACE_METADATA_SK, ["PK", "SK", "id", "name", "invite_code"]
+    for page in scan_pages(segment, total_segments, filter_condition=spaces_only, attributes_to_get=fields):
         items = page.get("Items", [])
         yield items, int(page.get("ScannedCount", len(items)))

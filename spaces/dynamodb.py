@@ -207,7 +207,7 @@ def scan_pages(segment: int | None = None, total_segments: int | None = None, **
     """A Scan (of one segment) page by page, read as DYNAMODB_SCAN_SPLIT segments in turn: DynamoDB Local walks
     a segment from its start to find each page, so one segment of a big table takes quadratic time."""
     connection, every = table_connection(), total_segments or 1
-    parts = every * max(1, min(settings.DYNAMODB_SCAN_SPLIT, MAX_TOTAL_SEGMENTS // every))
+    parts = every * min(settings.DYNAMODB_SCAN_SPLIT, MAX_TOTAL_SEGMENTS // every)  # both at least 1
     for part in range(segment or 0, parts, every):
         page: dict[str, Any] = {"LastEvaluatedKey": None}
         while "LastEvaluatedKey" in page:
