@@ -53,7 +53,7 @@ lint: install
 bench: install
 	$(PY) -m benchmarks
 
-# A million spaces in DynamoDB Local, backfilled then audited (benchmarks/scale.py; docs/backfill.md); over 2 hours
+# A million spaces in DynamoDB Local, backfilled then audited (benchmarks/scale.py; docs/backfill.md); about 45 min
 # here. Writes benchmarks/results/scale-*.json and .png. BENCH_SCALE_ARGS="--spaces 20000" for a quick run.
 .PHONY: bench-scale
 bench-scale: install java

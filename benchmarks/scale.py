@@ -291,7 +291,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--milestone", type=int, help="spaces fixed at which to record the peak RSS (100,000)")
     parser.add_argument("--segments", type=int, default=2, help="backfill processes sharing the scan (default 2)")
     parser.add_argument("--scan-split", type=int, default=128, help="DYNAMODB_SCAN_SPLIT for both commands (128)")
-    parser.add_argument("--heap", default="2g", help="DynamoDB Local's Java heap (-Xmx; default 2g)")
+    parser.add_argument("--heap", default="6g", help="DynamoDB Local's Java heap (-Xmx; default 6g)")
     parser.add_argument("--plot", metavar="REPORT", help="only redraw the plot of this JSON report")
     return parser.parse_args(argv)
 
