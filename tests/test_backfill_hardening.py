@@ -74,6 +74,7 @@ def manage_py(*args: str, **env: str) -> tuple[int, str, str]:
         ([], {"AWS_BATCH_JOB_ARRAY_INDEX": "3", "BACKFILL_TOTAL_SEGMENTS": "3"}, "segment 3 (AWS_BATCH_JOB_ARRA"),
         ([], {"BACKFILL_WORKERS": "100000"}, "BACKFILL_WORKERS must be a whole number from 1 to 128"),
         ([], {"DYNAMODB_MAX_ATTEMPTS": "abc"}, "ImproperlyConfigured: DYNAMODB_MAX_ATTEMPTS must be a whole number"),
+        ([], {"DYNAMODB_SCAN_SPLIT": "0"}, "ImproperlyConfigured: DYNAMODB_SCAN_SPLIT must be at least 1, got 0"),
         (["--workers", "0"], {}, "argument --workers: invalid whole number from 1 to 128 value: '0'"),
         (["--total-segments", "0", "--segment", "0"], {}, "argument --total-segments: invalid whole number"),
         (["--segment", "-1", "--total-segments", "2"], {}, "argument --segment: invalid segment index value"),
