@@ -362,7 +362,9 @@ def test_segments_split_across_machines_cover_the_table_without_overlap(dynamo_t
     runs = [run_backfill("--segment", str(i), "--total-segments", "3") for i in range(3)]
 
     updated = [int(next(line for line in r if "Successfully updated" in line).rsplit(" ", 1)[1]) for r in runs]
+    found = [int(next(line for line in r if line.endswith(" total spaces")).split()[-3]) for r in runs]
     assert sum(updated) == 30
+    assert sum(found) == 30  # no space read by two machines
     assert all(stored_code(space_id) for space_id in space_ids)
     assert invariant_violations(require_codes=True) == []
 
